@@ -1,0 +1,159 @@
+"""Clean text columns: unicode repair, control characters, whitespace, PII, optional case folding.
+
+Every step is an Arrow compute kernel over a whole column, except mojibake repair, which only
+`ftfy` does well and which is slow: it runs on the few rows that are not ASCII and that ftfy's own
+badness check flags, so clean text never pays for it.
+"""
+
+from __future__ import annotations
+
+import html
+from collections import Counter
+from typing import Any
+
+import ftfy
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from ftfy.badness import is_bad
+
+from .pii import redact_array
+
+# ftfy's repairs minus the ones that change correct text (curly quotes and full-width forms are
+# legitimate) or that other steps own (HTML, control characters).
+_FTFY = ftfy.TextFixerConfig(
+    unescape_html=False,
+    uncurl_quotes=False,
+    fix_character_width=False,
+    remove_control_chars=False,
+    explain=False,
+)
+_CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x{80}-\x{9f}\x{200b}\x{feff}]"
+_HTML_TAG = r"</?[A-Za-z][^<>]{0,500}>"
+_SPECIAL = r"(<(?:EMAIL|PHONE|IP|CARD)>)|[^\p{L}\p{N}\s.,!?'\"():;%&/+-]"
+
+
+def _fix_mojibake(values: pa.Array) -> pa.Array:
+    suspect = pc.invert(pc.fill_null(pc.string_is_ascii(values), True))
+    rows = np.flatnonzero(suspect.to_numpy(zero_copy_only=False))
+    if rows.size == 0:
+        return values
+    texts = pc.take(values, pa.array(rows)).to_pylist()
+    bad = [i for i, t in zip(rows, texts, strict=True) if is_bad(t)]
+    if not bad:
+        return values
+    mask = np.zeros(len(values), dtype=bool)
+    mask[bad] = True
+    fixed = [ftfy.fix_text(t, _FTFY) for t in pc.take(values, pa.array(bad)).to_pylist()]
+    return pc.replace_with_mask(values, pa.array(mask), pa.array(fixed, pa.string()))
+
+
+def _unescape_html(values: pa.Array) -> pa.Array:
+    mask = pc.fill_null(
+        pc.match_substring_regex(values, r"&(?:#\d+|#x[0-9a-fA-F]+|[A-Za-z]+);"), False
+    )
+    if not pc.any(mask).as_py():
+        return values
+    fixed = [html.unescape(t) for t in pc.filter(values, mask).to_pylist()]
+    return pc.replace_with_mask(values, mask, pa.array(fixed, pa.string()))
+
+
+def _whitespace(values: pa.Array) -> pa.Array:
+    values = pc.replace_substring_regex(values, r"\r\n?", "\n")
+    values = pc.replace_substring_regex(values, r"[ \t\x{a0}\x{2000}-\x{200a}\x{3000}]+", " ")
+    values = pc.replace_substring_regex(values, r" ?\n ?", "\n")
+    values = pc.replace_substring_regex(values, r"\n{3,}", "\n\n")
+    return pc.utf8_trim_whitespace(values)
+
+
+def _steps(opts: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The enabled steps, in the order that keeps each one correct (PII before special-char
+    stripping, which would otherwise break emails; lower-casing before PII, so placeholders stay
+    upper-case)."""
+    steps: list[tuple[str, Any]] = []
+    if opts["fix_unicode"]:
+        steps += [("mojibake", _fix_mojibake), ("nfc", lambda v: pc.utf8_normalize(v, "NFC"))]
+    if opts["strip_html"]:
+        steps += [("html", lambda v: _unescape_html(pc.replace_substring_regex(v, _HTML_TAG, "")))]
+    if opts["control_chars"]:
+        steps.append(("control_chars", lambda v: pc.replace_substring_regex(v, _CONTROL, "")))
+    if opts["lowercase"]:
+        steps.append(("lowercase", pc.utf8_lower))
+    steps.append(("pii", None))
+    if opts["strip_special"]:
+        steps.append(("strip_special", lambda v: pc.replace_substring_regex(v, _SPECIAL, r"\1")))
+    if opts["whitespace"]:
+        steps.append(("whitespace", _whitespace))
+    return steps
+
+
+def clean_strings(
+    values: pa.Array, opts: dict[str, Any], changed: Counter, pii: Counter
+) -> pa.Array:
+    """Run the enabled cleaning steps over one string array, counting rows each step changed."""
+    for name, step in _steps(opts):
+        before = values
+        if name == "pii":
+            values, found = redact_array(values, opts["pii"])
+            pii.update(found)
+        else:
+            values = step(values)
+        changed[name] += int(pc.sum(pc.fill_null(pc.not_equal(before, values), False)).as_py() or 0)
+    return values
+
+
+def _clean_messages(
+    messages: pa.Array, opts: dict[str, Any], changed: Counter, pii: Counter
+) -> pa.Array:
+    """Clean the `content` of every message while keeping the list structure and roles."""
+    flat = messages.flatten()
+    content = clean_strings(flat.field("content"), opts, changed, pii)
+    structs = pa.StructArray.from_arrays([flat.field("role"), content], names=["role", "content"])
+    return pa.ListArray.from_arrays(messages.offsets, structs, mask=messages.is_null())
+
+
+def clean_table(
+    table: pa.Table, kind: str, opts: dict[str, Any]
+) -> tuple[pa.Table, Counter, Counter]:
+    """Clean the kind's text columns. Returns the table and per-step/PII counters."""
+    changed: Counter = Counter()
+    pii: Counter = Counter()
+    table = table.combine_chunks()
+    columns = {
+        "classification": ["text"],
+        "instruction": ["prompt", "response"],
+        "chat": ["messages"],
+    }[kind]
+    for name in columns:
+        column = (
+            table.column(name).chunk(0) if table.num_rows else table.column(name).combine_chunks()
+        )
+        if name == "messages":
+            cleaned = _clean_messages(column, opts, changed, pii)
+        else:
+            cleaned = clean_strings(column, opts, changed, pii)
+        table = table.set_column(table.schema.get_field_index(name), name, cleaned)
+    if kind == "classification":
+        label = pc.utf8_normalize(table.column("label"), "NFC")
+        table = table.set_column(
+            table.schema.get_field_index("label"), "label", pc.utf8_trim_whitespace(label)
+        )
+    return table, changed, pii
+
+
+def empty_after_clean(table: pa.Table, kind: str) -> pa.Array:
+    """Per-row reason code for rows whose required text is empty after cleaning, else null."""
+    n = table.num_rows
+    reasons = np.full(n, None, dtype=object)
+    if kind == "chat":
+        messages = table.column("messages").combine_chunks()
+        flat = messages.flatten()
+        empty = pc.equal(pc.utf8_length(flat.field("content")), 0).to_numpy(zero_copy_only=False)
+        parents = pc.list_parent_indices(messages).to_numpy()
+        reasons[np.unique(parents[empty])] = "empty_after_clean:messages.content"
+        return pa.array(reasons, pa.string())
+    columns = {"classification": ["text"], "instruction": ["prompt", "response"]}[kind]
+    for name in reversed(columns):
+        empty = pc.equal(pc.utf8_length(table.column(name)), 0).to_numpy(zero_copy_only=False)
+        reasons[empty] = f"empty_after_clean:{name}"
+    return pa.array(reasons, pa.string())

@@ -1,0 +1,182 @@
+"""`dataprep` command line: run, validate, versions, show, report.
+
+Errors a user can fix are printed as one line on stderr with exit code 1; usage errors exit 2.
+The last line `run` prints on stdout is the version id, so scripts can capture it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from .errors import DataprepError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Raw logs in, an audited, versioned Arrow dataset out.",
+)
+err = Console(stderr=True)
+
+StoreOpt = Annotated[
+    Path | None,
+    typer.Option("--store", help="Store directory (default: $DATAPREP_STORE or ./store)."),
+]
+RecipeOpt = Annotated[Path | None, typer.Option("--recipe", help="Recipe YAML file.")]
+
+
+@app.command()
+def run(
+    inputs: Annotated[
+        list[Path], typer.Argument(help="Raw files: .jsonl(.gz) .json .csv .tsv .parquet .txt")
+    ],
+    name: Annotated[str, typer.Option("--name", help="Dataset name in the store.")],
+    recipe: RecipeOpt = None,
+    store: StoreOpt = None,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Print only the version id.")
+    ] = False,
+) -> None:
+    """Validate, clean and format INPUTS into a new version of NAME; prints the version id last."""
+    from .pipeline import run_pipeline
+    from .report import print_report
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed} rows"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+        disable=quiet,
+    ) as bar:
+        tasks: dict[str, int] = {}
+
+        def tick(source: str, n: int) -> None:
+            if source not in tasks:
+                tasks[source] = bar.add_task(source, total=None)
+            bar.advance(tasks[source], n)
+
+        result = run_pipeline(inputs, name, recipe, store, progress=tick)
+    if not quiet:
+        print_report(result.report, Console(file=sys.stdout))
+        state = "written" if result.created else "already in the store, nothing rewritten"
+        print(f"{result.name}@{result.version} {state}: {result.path}")
+    print(result.version)
+
+
+@app.command()
+def validate(
+    inputs: Annotated[list[Path], typer.Argument(help="Raw files to check.")],
+    recipe: RecipeOpt = None,
+    examples: Annotated[int, typer.Option("--examples", help="Examples shown per reason.")] = 3,
+) -> None:
+    """Check INPUTS against the record schemas only; exit 1 if any row is rejected."""
+    from .pipeline import validate_only
+
+    total, by_reason, first = validate_only(inputs, recipe, examples)
+    out = Console()
+    bad = sum(by_reason.values())
+    out.print(f"{total} rows read, {total - bad} valid, {bad} rejected")
+    for reason, n in by_reason.most_common():
+        out.print(f"\n[bold]{reason}[/bold]: {n}")
+        for r in first[reason]:
+            out.print(
+                f"  {r.source}:{r.line}: {r.detail}", markup=False, highlight=False, soft_wrap=True
+            )
+            out.print(
+                f"    {r.raw[:160]!r}", markup=False, highlight=False, style="dim", soft_wrap=True
+            )
+    raise typer.Exit(1 if bad else 0)
+
+
+@app.command()
+def versions(
+    name: Annotated[str, typer.Argument(help="Dataset name.")], store: StoreOpt = None
+) -> None:
+    """List the versions of NAME, oldest first; `*` marks latest."""
+    from rich.table import Table
+
+    from .store import latest, list_versions, resolve, store_root
+
+    root = store_root(store)
+    resolve(root, name + "@latest")
+    current = latest(root, name)
+    table = Table(show_header=True, header_style="bold")
+    for col in ("", "version", "created", "kind", "input", "train", "validation", "test", "parent"):
+        table.add_column(col)
+    for m in list_versions(root, name):
+        table.add_row(
+            "*" if m["version"] == current else "",
+            m["version"],
+            m["created_at"],
+            m["kind"],
+            str(m["counts"]["input"]),
+            *(str(m["splits"][s]) for s in ("train", "validation", "test")),
+            m["parent"] or "",
+        )
+    Console().print(table)
+
+
+@app.command()
+def show(
+    ref: Annotated[str, typer.Argument(help="NAME@latest, NAME@<id> or NAME@<id prefix>.")],
+    split: Annotated[str, typer.Option("--split", help="train, validation or test.")] = "train",
+    n: Annotated[int, typer.Option("-n", help="Rows to show.")] = 5,
+    store: StoreOpt = None,
+) -> None:
+    """Print the first N rows of a split as JSON lines."""
+    import datasets
+
+    from .store import resolve, store_root
+
+    ref_ = resolve(store_root(store), ref)
+    splits = ("train", "validation", "test")
+    if split not in splits:
+        raise DataprepError(f"unknown split {split!r}: use one of {', '.join(splits)}")
+    data = datasets.load_from_disk(str(ref_.path))[split]
+    for row in data.select(range(min(n, len(data)))):
+        print(json.dumps(row, ensure_ascii=False))
+
+
+@app.command()
+def report(
+    ref: Annotated[str, typer.Argument(help="NAME@latest, NAME@<id> or NAME@<id prefix>.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print report.json.")] = False,
+    html_path: Annotated[
+        Path | None, typer.Option("--html", help="Copy report.html to PATH.")
+    ] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Show a version's data-quality report (terminal table, --json or --html PATH)."""
+    from .report import print_report
+    from .store import resolve, store_root
+
+    ref_ = resolve(store_root(store), ref)
+    data = json.loads((ref_.path / "report.json").read_text(encoding="utf-8"))
+    if html_path:
+        shutil.copyfile(ref_.path / "report.html", html_path)
+        print(html_path)
+    elif as_json:
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        print_report(data, Console())
+
+
+def main() -> None:
+    """Entry point: typer handles usage errors (exit 2); a user's mistake is one line, exit 1."""
+    import datasets
+
+    datasets.disable_progress_bars()  # ours (rich) is enough; theirs would print one per split
+    try:
+        app()
+    except DataprepError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)

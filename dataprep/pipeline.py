@@ -1,0 +1,284 @@
+"""The run: stream every input through validate -> clean -> filter, then format into a version.
+
+Stages are functions over Arrow tables; this module is the only place that writes files and
+counts rows, so the accounting is uniform. Two passes keep memory flat: pass one streams kept rows
+to a staging Arrow file while collecting compact per-row keys (labels now; hashes and signatures
+when dedup arrives), pass two streams the staging file into the splits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from datasets import Dataset, DatasetDict
+
+from . import SCHEMA_VERSION, __version__
+from .clean import clean_table, empty_after_clean
+from .errors import DataprepError
+from .format import format_table
+from .ingest import RawRow, check_inputs, detect_format, file_sha256, read_batches
+from .recipe import load_recipe
+from .report import SPLITS, RunCounts, build_report, render_html
+from .schemas import validator
+from .store import check_name, latest, new_tmp_dir, publish, set_latest, store_root, version_id
+from .validate import Mapping, Reject, detect_kind, record_schema, require_kind, validate_rows
+
+Progress = Callable[[str, int], None]
+KIND_SAMPLE_ROWS = 200
+
+
+@dataclass
+class RunResult:
+    name: str
+    version: str
+    path: Path
+    created: bool
+    report: dict[str, Any]
+
+
+def _source_label(path: Path) -> str:
+    return os.path.normpath(str(path))
+
+
+def _kind_and_batches(
+    path: Path, recipe: dict[str, Any]
+) -> tuple[str | None, Iterator[list[RawRow]]]:
+    """Peek at a file's first parsable rows to detect its kind, then hand back all batches."""
+    batches = read_batches(path)
+    seen: list[list[RawRow]] = []
+    sample: list[dict[str, Any]] = []
+    for batch in batches:
+        seen.append(batch)
+        sample += [r.obj for r in batch if r.obj is not None][: KIND_SAMPLE_ROWS - len(sample)]
+        if len(sample) >= KIND_SAMPLE_ROWS:
+            break
+    if detect_format(path) == "transcript":
+        kind = "chat"
+    elif recipe["kind"]:
+        kind = recipe["kind"]
+    elif sample:
+        kind = require_kind(detect_kind(sample, recipe), _source_label(path), sample)
+    else:
+        kind = None  # nothing parsable: every row will be rejected whatever the kind
+
+    def replay() -> Iterator[list[RawRow]]:
+        yield from seen
+        yield from batches
+
+    return kind, replay()
+
+
+def validated_batches(
+    paths: list[Path], recipe: dict[str, Any], progress: Progress | None = None
+) -> Iterator[tuple[str, str, pa.Table, list[Reject], int]]:
+    """Yield (kind, source, valid table, rejects, rows read) per batch over all inputs."""
+    run_kind: str | None = None
+    for path in paths:
+        source = _source_label(path)
+        kind, batches = _kind_and_batches(path, recipe)
+        if kind and run_kind and kind != run_kind:
+            raise DataprepError(
+                f"{source}: holds {kind} records but earlier inputs hold {run_kind}; one version "
+                "has one kind, so run them separately or set 'kind' and 'fields' in the recipe"
+            )
+        run_kind = run_kind or kind
+        mapping = Mapping.for_kind(kind or "classification", recipe)
+        for batch in batches:
+            table, rejects = validate_rows(batch, source, mapping)
+            if progress:
+                progress(source, len(batch))
+            yield kind or "classification", source, table, rejects, len(batch)
+
+
+def _jsonl(fh, record: dict[str, Any]) -> None:
+    fh.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def label_counts(table: pa.Table) -> dict[str, int]:
+    """Rows per label in a table that has a `label` column."""
+    values, counts = np.unique(
+        table.column("label").to_numpy(zero_copy_only=False), return_counts=True
+    )
+    return dict(zip(values.tolist(), counts.tolist(), strict=True))
+
+
+def _first_pass(paths, recipe, tmp: Path, run: RunCounts, progress) -> tuple[str, Path, list[str]]:
+    """Validate, clean and filter every input; stream kept rows to a staging Arrow file.
+    Returns the kind, the staging file and the sorted labels (empty unless classification)."""
+    staging = tmp / ".staging.arrow"
+    labels: Counter = Counter()
+    writer = None
+    kind = recipe["kind"] or None
+    with (
+        open(tmp / "rejected.jsonl", "w", encoding="utf-8") as rejected,
+        open(tmp / "removed.jsonl", "w", encoding="utf-8") as removed,
+    ):
+        for batch_kind, _source, table, rejects, n in validated_batches(paths, recipe, progress):
+            run.input += n
+            for r in rejects:
+                run.rejected[r.reason] += 1
+                _jsonl(rejected, r.as_dict())
+                run.add_example(run.examples_rejected, r.reason, r.as_dict())
+            if table.num_rows == 0:
+                continue
+            kind = batch_kind
+            table, changed, pii = clean_table(table, kind, recipe["clean"])
+            run.cleaned.update(changed)
+            run.pii.update(pii)
+            table = _drop(table, empty_after_clean(table, kind), "clean", run, removed)
+            if writer is None:
+                writer = pa.ipc.new_stream(pa.OSFile(str(staging), "wb"), record_schema(kind))
+            writer.write_table(table)
+            if kind == "classification":
+                labels.update(label_counts(table))
+    if writer is None:
+        if kind is None:
+            raise DataprepError(
+                "no input row could be parsed, so the record kind is unknown; "
+                "see rejected rows with `dataprep validate`"
+            )
+        writer = pa.ipc.new_stream(pa.OSFile(str(staging), "wb"), record_schema(kind))
+    writer.close()
+    return kind, staging, sorted(labels)
+
+
+def _drop(table: pa.Table, reasons: pa.Array, stage: str, run: RunCounts, removed) -> pa.Table:
+    """Remove rows that have a reason, recording each in removed.jsonl and the counters."""
+    dropped = pc.is_valid(reasons)
+    if not pc.any(dropped).as_py():
+        return table
+    gone = table.filter(dropped)
+    gone_reasons = pc.filter(reasons, dropped).to_pylist()
+    for row, reason in zip(gone.select(["id", "source"]).to_pylist(), gone_reasons, strict=True):
+        record = {**row, "stage": stage, "reason": reason}
+        run.filtered[reason] += 1
+        _jsonl(removed, record)
+        run.add_example(run.examples_removed, reason, record)
+    return table.filter(pc.invert(dropped))
+
+
+def _second_pass(
+    staging: Path, kind: str, labels: list[str], recipe: dict[str, Any], tmp: Path, run: RunCounts
+) -> None:
+    """Format the staged rows and save them as a DatasetDict (every row to train until the
+    split stage exists); empty splits are saved with one shard so they still load."""
+    split_files = {s: tmp / f".split-{s}.arrow" for s in SPLITS}
+    writers: dict[str, Any] = {}
+    with pa.memory_map(str(staging)) as source:
+        reader = pa.ipc.open_stream(source)
+        for batch in reader:
+            table = format_table(pa.Table.from_batches([batch]), kind, recipe["format"], labels)
+            if "train" not in writers:
+                writers["train"] = pa.ipc.new_stream(str(split_files["train"]), table.schema)
+            writers["train"].write_table(table)
+            run.output["train"] += table.num_rows
+            if kind == "classification":
+                run.labels["train"].update(label_counts(table))
+        empty = format_table(record_schema(kind).empty_table(), kind, recipe["format"], labels)
+    for split in SPLITS:
+        if split not in writers:
+            writers[split] = pa.ipc.new_stream(str(split_files[split]), empty.schema)
+        writers[split].close()
+    datasets = DatasetDict({s: Dataset.from_file(str(split_files[s])) for s in SPLITS})
+    datasets.save_to_disk(str(tmp), num_shards={s: 1 for s in SPLITS})
+    del datasets
+    for path in [staging, *split_files.values()]:
+        path.unlink()
+
+
+def run_pipeline(
+    inputs: list[str | Path],
+    name: str,
+    recipe_path: str | Path | None = None,
+    store: str | Path | None = None,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Make (or find) the version of `name` built from `inputs` with the recipe."""
+    check_name(name)
+    paths = check_inputs(inputs)
+    recipe = load_recipe(recipe_path)
+    root = store_root(store)
+    inputs_info = [
+        {"path": _source_label(p), "sha256": file_sha256(p), "format": detect_format(p)}
+        for p in paths
+    ]
+    version = version_id(inputs_info, recipe, __version__, SCHEMA_VERSION)
+    final = root / name / version
+    if (final / "manifest.json").is_file():
+        set_latest(root, name, version)
+        report = json.loads((final / "report.json").read_text(encoding="utf-8"))
+        return RunResult(name, version, final, False, report)
+
+    parent = latest(root, name)
+    tmp = new_tmp_dir(root, name, version)
+    try:
+        run = RunCounts()
+        rows_before = {}
+        kind, staging, labels = _first_pass(
+            paths, recipe, tmp, run, _counting(progress, rows_before)
+        )
+        _second_pass(staging, kind, labels, recipe, tmp, run)
+        report = build_report(name, version, kind, run)
+        manifest = {
+            "name": name,
+            "version": version,
+            "parent": parent,
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "kind": kind,
+            "inputs": [{**info, "rows": rows_before.get(info["path"], 0)} for info in inputs_info],
+            "recipe": recipe,
+            "package_version": __version__,
+            "schema_version": SCHEMA_VERSION,
+            "counts": report["counts"],
+            "splits": {s: run.output[s] for s in SPLITS},
+        }
+        validator("manifest").validate(manifest)
+        (tmp / "report.json").write_text(
+            json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+        (tmp / "report.html").write_text(render_html(report), encoding="utf-8")
+        (tmp / "manifest.json").write_text(
+            json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
+        created = publish(tmp, root, name, version)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return RunResult(name, version, final, created, report)
+
+
+def _counting(progress: Progress | None, rows: dict[str, int]) -> Progress:
+    def tick(source: str, n: int) -> None:
+        rows[source] = rows.get(source, 0) + n
+        if progress:
+            progress(source, n)
+
+    return tick
+
+
+def validate_only(
+    inputs: list[str | Path], recipe_path: str | Path | None = None, examples: int = 3
+) -> tuple[int, Counter, dict[str, list[Reject]]]:
+    """Read and check inputs without writing anything: rows read, rejects by reason, and the
+    first few rejects of each reason (memory stays flat however many rows are bad)."""
+    paths = check_inputs(inputs)
+    recipe = load_recipe(recipe_path)
+    total, by_reason, first = 0, Counter(), {}
+    for _kind, _source, _table, batch_rejects, n in validated_batches(paths, recipe):
+        total += n
+        for reject in batch_rejects:
+            by_reason[reject.reason] += 1
+            if by_reason[reject.reason] <= examples:
+                first.setdefault(reject.reason, []).append(reject)
+    return total, by_reason, first

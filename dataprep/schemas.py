@@ -1,0 +1,71 @@
+"""Access to the JSON Schema documents in `schemas/`, the single source of the data contracts.
+
+Validation, kind detection, field aliases and recipe defaults are all read from these documents,
+so the code never keeps a second copy of the rules.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+
+KINDS = ("classification", "instruction", "chat")
+_BASE_URI = "https://schemas.dataprep.invalid/"
+
+
+def schema_dir() -> Path:
+    """The installed copy (wheel) or the source tree's `schemas/` (editable install)."""
+    packaged = Path(__file__).parent / "_schemas"
+    return packaged if packaged.is_dir() else Path(__file__).resolve().parent.parent / "schemas"
+
+
+@cache
+def load_schema(name: str) -> dict[str, Any]:
+    """Load `schemas/<name>.schema.json`."""
+    return json.loads((schema_dir() / f"{name}.schema.json").read_text(encoding="utf-8"))
+
+
+@cache
+def _registry() -> Registry:
+    resources = []
+    for path in sorted(schema_dir().glob("*.schema.json")):
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        resources.append((doc["$id"], Resource.from_contents(doc)))
+    return Registry().with_resources(resources)
+
+
+@cache
+def validator(name: str) -> Draft202012Validator:
+    """A compiled validator for one schema, with cross-schema `$ref`s resolved locally."""
+    schema = load_schema(name)
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, registry=_registry())
+
+
+def defaults(schema: dict[str, Any]) -> Any:
+    """The value an absent object takes: its `default`, with nested property defaults filled in."""
+    value = schema.get("default")
+    if schema.get("type") == "object" or "properties" in schema:
+        value = dict(value or {})
+        for key, sub in schema.get("properties", {}).items():
+            if "default" in sub and key not in value:
+                value[key] = defaults(sub)
+    return value
+
+
+def fill_defaults(data: Any, schema: dict[str, Any]) -> Any:
+    """Return `data` with every absent key that has a schema default filled in, recursively."""
+    if not isinstance(data, dict) or "properties" not in schema:
+        return data
+    filled = dict(data)
+    for key, sub in schema["properties"].items():
+        if key in filled:
+            filled[key] = fill_defaults(filled[key], sub)
+        elif "default" in sub:
+            filled[key] = defaults(sub)
+    return filled
