@@ -66,7 +66,7 @@ def run(
 
         result = run_pipeline(inputs, name, recipe, store, progress=tick)
     if not quiet:
-        print_report(result.report, Console(file=sys.stdout))
+        print_report(result.report, _stdout())
         state = "written" if result.created else "already in the store, nothing rewritten"
         print(f"{result.name}@{result.version} {state}: {result.path}")
     print(result.version)
@@ -122,7 +122,12 @@ def versions(
             *(str(m["splits"][s]) for s in ("train", "validation", "test")),
             m["parent"] or "",
         )
-    Console().print(table)
+    _stdout().print(table)
+
+
+def _stdout() -> Console:
+    """Stdout console; when piped, wide enough that tables keep whole ids instead of '…'."""
+    return Console() if sys.stdout.isatty() else Console(width=200)
 
 
 @app.command()
@@ -167,14 +172,11 @@ def report(
     elif as_json:
         print(json.dumps(data, indent=2, ensure_ascii=False))
     else:
-        print_report(data, Console())
+        print_report(data, _stdout())
 
 
 def main() -> None:
     """Entry point: typer handles usage errors (exit 2); a user's mistake is one line, exit 1."""
-    import datasets
-
-    datasets.disable_progress_bars()  # ours (rich) is enough; theirs would print one per split
     try:
         app()
     except DataprepError as exc:

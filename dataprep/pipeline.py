@@ -13,11 +13,13 @@ import os
 import shutil
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import datasets
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -190,11 +192,24 @@ def _second_pass(
         if split not in writers:
             writers[split] = pa.ipc.new_stream(str(split_files[split]), empty.schema)
         writers[split].close()
-    datasets = DatasetDict({s: Dataset.from_file(str(split_files[s])) for s in SPLITS})
-    datasets.save_to_disk(str(tmp), num_shards={s: 1 for s in SPLITS})
-    del datasets
+    splits = DatasetDict({s: Dataset.from_file(str(split_files[s])) for s in SPLITS})
+    with _quiet_datasets():
+        splits.save_to_disk(str(tmp), num_shards={s: 1 for s in SPLITS})
+    del splits
     for path in [staging, *split_files.values()]:
         path.unlink()
+
+
+@contextmanager
+def _quiet_datasets() -> Iterator[None]:
+    """Hide `datasets`' per-split save bars (the run has its own progress display)."""
+    was_enabled = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            datasets.enable_progress_bars()
 
 
 def run_pipeline(

@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from .errors import DataprepError
 from .ingest import RawRow
-from .schemas import KINDS, load_schema, validator
+from .schemas import KINDS, fast_check, load_schema, validator
 
 MESSAGE_TYPE = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
 KIND_COLUMNS: dict[str, dict[str, pa.DataType]] = {
@@ -189,20 +189,16 @@ def _property_order(kind: str) -> dict[str, int]:
 
 
 def first_error(kind: str, record: dict[str, Any]):
-    """The error to report for a record: the shallowest, in schema property order."""
+    """The error to report for a record: the shallowest, in schema property order; a missing
+    assistant turn last, because a bad role is usually why the turn is missing."""
     order = _property_order(kind)
 
     def key(err):
-        top = (
-            err.absolute_path[0]
-            if err.absolute_path
-            else (
-                next((r for r in err.validator_value if r not in err.instance), "")
-                if err.validator == "required"
-                else ""
-            )
-        )
-        return (len(err.absolute_path) > 1, order.get(top, 99), list(map(str, err.absolute_path)))
+        top = err.absolute_path[0] if err.absolute_path else ""
+        if err.validator == "required":
+            top = next((r for r in err.validator_value if r not in err.instance), "")
+        return (err.validator == "contains", len(err.absolute_path) > 1, order.get(top, 99),
+                list(map(str, err.absolute_path)))
 
     errors = list(validator(kind).iter_errors(record))
     return min(errors, key=key) if errors else None
@@ -222,13 +218,13 @@ def validate_rows(
     kind = mapping.kind
     columns: dict[str, list[Any]] = {name: [] for name in record_schema(kind).names}
     rejects: list[Reject] = []
-    check = validator(kind)
+    check = fast_check(kind)
     for row in rows:
         if row.error:
             rejects.append(Reject(source, row.line, row.error, row.detail, row.raw))
             continue
         record = canonicalise(row.obj, mapping)
-        if not check.is_valid(record):
+        if not check(record):
             code, detail = reason_for(first_error(kind, record))
             rejects.append(Reject(source, row.line, code, detail, row.raw))
             continue

@@ -1,0 +1,5 @@
+"""`python -m dataprep` is the `dataprep` command."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,48 @@
+"""Shared fixtures: paths to the bundled raw logs and a helper to run the CLI in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `gpu` skip on machines without CUDA (CI and the developers' machines)."""
+    try:
+        import torch
+
+        has_cuda = torch.cuda.is_available()
+    except ImportError:
+        has_cuda = False
+    if has_cuda:
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA GPU")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def fixtures_dir() -> Path:
+    return FIXTURES
+
+
+@pytest.fixture
+def store(tmp_path) -> Path:
+    return tmp_path / "store"
+
+
+def run_cli(*args: str, cwd: Path = ROOT, env: dict | None = None,
+            timeout: int = 300) -> subprocess.CompletedProcess:
+    """Run `dataprep ARGS` as a user would, capturing both streams."""
+    full_env = {**os.environ, **(env or {})}
+    full_env.pop("DATAPREP_STORE", None) if env is None else None
+    return subprocess.run([sys.executable, "-m", "dataprep", *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=True, timeout=timeout)
