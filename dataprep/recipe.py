@@ -46,6 +46,7 @@ def describe_recipe_error(error) -> str:
         unknown = sorted(set(error.instance) - set(allowed))
         prefix = f"{where}." if error.absolute_path else ""
         return f"unknown key {prefix}{unknown[0]} (allowed: {', '.join(allowed)})"
-    if error.validator == "propertyNames":
-        return f"unknown field name {error.instance!r} in {where} ({error.message})"
+    if "propertyNames" in error.schema_path:
+        allowed = ", ".join(error.validator_value)
+        return f"unknown field name {error.instance!r} in {where} (allowed: {allowed})"
     return f"{where}: {error.message}"
