@@ -146,7 +146,7 @@ max-height:8rem;overflow:auto;font-size:12px}
 
 def _bars(items: dict[str, int], caption: str) -> str:
     if not items:
-        return f"<p>No rows {html.escape(caption)}.</p>"
+        return "<p>None.</p>"
     top = max(items.values()) or 1
     rows = "".join(
         f"<tr><td>{html.escape(str(k))}</td><td class=n>{v}</td>"
@@ -169,6 +169,12 @@ def _examples(examples: dict[str, list]) -> str:
         )
         parts.append(f"<h3>{html.escape(reason)}</h3><table>{rows}</table>")
     return "".join(parts)
+
+
+def _where(example: dict[str, Any]) -> str:
+    """`file:line` for a reject (source + line), or the row's own `source` for a removal."""
+    line = example.get("line")
+    return f"{example.get('source', '')}:{line}" if line is not None else str(example["source"])
 
 
 def render_html(report: dict[str, Any]) -> str:
