@@ -28,12 +28,17 @@ from datasets import Dataset, DatasetDict
 from . import SCHEMA_VERSION, __version__
 from .clean import clean_table, empty_after_clean
 from .errors import DataprepError
+from .filters import filter_reasons
 from .format import format_table
 from .ingest import RawRow, check_inputs, detect_format, file_sha256, read_batches
+from .keys import KeyCollector, Keys
+from .langid import detect_languages
+from .plan import Plan, make_plan
 from .recipe import load_recipe
 from .report import SPLITS, RunCounts, build_report, render_html
 from .schemas import validator
 from .store import check_name, latest, new_tmp_dir, publish, set_latest, store_root, version_id
+from .textview import row_text
 from .validate import Mapping, Reject, detect_kind, record_schema, require_kind, validate_rows
 
 Progress = Callable[[str, int], None]
@@ -115,11 +120,30 @@ def label_counts(table: pa.Table) -> dict[str, int]:
     return dict(zip(values.tolist(), counts.tolist(), strict=True))
 
 
-def _first_pass(paths, recipe, tmp: Path, run: RunCounts, progress) -> tuple[str, Path, list[str]]:
-    """Validate, clean and filter every input; stream kept rows to a staging Arrow file.
-    Returns the kind, the staging file and the sorted labels (empty unless classification)."""
+def _filter_stages(table: pa.Table, kind: str, recipe: dict[str, Any], run: RunCounts, removed
+                   ) -> tuple[pa.Table, pa.Array]:
+    """Language ID then quality filters on one batch; returns kept rows and their texts."""
+    texts = row_text(table, kind)
+    langs = detect_languages(texts, recipe["language_backend"])
+    table = table.append_column("lang", pa.array(langs, pa.string()))
+    run.languages.update(langs.tolist())
+    allowed = recipe["languages"]
+    if allowed:
+        reasons = np.where(np.isin(langs, allowed), None,
+                           np.char.add("language:", langs.astype(str)))
+        keep = _drop(table, pa.array(reasons, pa.string()), "language", run, removed)
+        table, texts = table.filter(keep), texts.filter(keep)
+    reasons, _ = filter_reasons(texts, recipe["filters"])
+    keep = _drop(table, reasons, "filter", run, removed)
+    return table.filter(keep), texts.filter(keep)
+
+
+def _first_pass(paths, recipe, tmp: Path, run: RunCounts, progress
+                ) -> tuple[str, Path, Keys]:
+    """Validate, clean, identify language and filter every input; stream kept rows to a staging
+    Arrow file and collect the per-row keys dedup and split decide on."""
     staging = tmp / ".staging.arrow"
-    labels: Counter = Counter()
+    collector = KeyCollector(tmp, recipe["dedup"])
     writer = None
     kind = recipe["kind"] or None
     with (
@@ -138,66 +162,115 @@ def _first_pass(paths, recipe, tmp: Path, run: RunCounts, progress) -> tuple[str
             table, changed, pii = clean_table(table, kind, recipe["clean"])
             run.cleaned.update(changed)
             run.pii.update(pii)
-            table = _drop(table, empty_after_clean(table, kind), "clean", run, removed)
+            table = table.filter(_drop(table, empty_after_clean(table, kind), "clean", run,
+                                       removed))
+            table, texts = _filter_stages(table, kind, recipe, run, removed)
             if writer is None:
-                writer = pa.ipc.new_stream(pa.OSFile(str(staging), "wb"), record_schema(kind))
+                writer = pa.ipc.new_stream(pa.OSFile(str(staging), "wb"), table.schema)
             writer.write_table(table)
-            if kind == "classification":
-                labels.update(label_counts(table))
+            collector.add(table, texts)
     if writer is None:
         if kind is None:
             raise DataprepError(
                 "no input row could be parsed, so the record kind is unknown; "
                 "see rejected rows with `dataprep validate`"
             )
-        writer = pa.ipc.new_stream(pa.OSFile(str(staging), "wb"), record_schema(kind))
+        schema = record_schema(kind).append(pa.field("lang", pa.string()))
+        writer = pa.ipc.new_stream(pa.OSFile(str(staging), "wb"), schema)
     writer.close()
-    return kind, staging, sorted(labels)
+    return kind, staging, collector.finish()
 
 
-def _drop(table: pa.Table, reasons: pa.Array, stage: str, run: RunCounts, removed) -> pa.Table:
-    """Remove rows that have a reason, recording each in removed.jsonl and the counters."""
+def _drop(table: pa.Table, reasons: pa.Array, stage: str, run: RunCounts, removed,
+          extra: dict[str, list] | None = None, counter: Counter | None = None) -> pa.Array:
+    """Record rows that have a reason in removed.jsonl and a counter (default: filtered by
+    reason); returns the keep mask. `extra` adds per-row fields (duplicate_of, similarity)."""
+    counter = run.filtered if counter is None else counter
     dropped = pc.is_valid(reasons)
     if not pc.any(dropped).as_py():
-        return table
-    gone = table.filter(dropped)
+        return pc.invert(dropped)
+    gone = table.filter(dropped).select(["id", "source"]).to_pylist()
     gone_reasons = pc.filter(reasons, dropped).to_pylist()
-    for row, reason in zip(gone.select(["id", "source"]).to_pylist(), gone_reasons, strict=True):
+    for i, (row, reason) in enumerate(zip(gone, gone_reasons, strict=True)):
         record = {**row, "stage": stage, "reason": reason}
-        run.filtered[reason] += 1
+        for key, values in (extra or {}).items():
+            record[key] = values[i]
+        counter[reason] += 1
         _jsonl(removed, record)
         run.add_example(run.examples_removed, reason, record)
-    return table.filter(pc.invert(dropped))
+    return pc.invert(dropped)
 
 
-def _second_pass(
-    staging: Path, kind: str, labels: list[str], recipe: dict[str, Any], tmp: Path, run: RunCounts
-) -> None:
-    """Format the staged rows and save them as a DatasetDict (every row to train until the
-    split stage exists); empty splits are saved with one shard so they still load."""
+def _duplicate_reasons(plan: Plan, keys: Keys, lo: int, hi: int
+                       ) -> tuple[pa.Array, dict[str, list]]:
+    """Reasons and `duplicate_of` details for rows lo..hi of the staging file."""
+    exact = plan.exact_dup_of[lo:hi]
+    near_of = plan.near.dup_of[lo:hi] if plan.near else np.full(hi - lo, -1)
+    target = np.where(exact >= 0, exact, near_of)
+    reasons = np.where(exact >= 0, "duplicate:exact",
+                       np.where(near_of >= 0, "duplicate:near", None)).astype(object)
+    dropped = target >= 0
+    owners = target[dropped]
+    sims = np.where(exact >= 0, 1.0, plan.near.similarity[lo:hi] if plan.near else 0.0)[dropped]
+    extra = {"duplicate_of": keys.ids.take(pa.array(owners)).to_pylist(),
+             "duplicate_of_source": keys.sources.take(pa.array(owners)).to_pylist(),
+             "similarity": [round(float(x), 4) for x in sims]}
+    return pa.array(reasons, pa.string()), extra
+
+
+def _second_pass(staging: Path, kind: str, keys: Keys, plan: Plan, recipe: dict[str, Any],
+                 tmp: Path, run: RunCounts) -> dict[str, dict[str, np.ndarray]]:
+    """Drop duplicates, route kept rows to their split, format, and save a DatasetDict (empty
+    splits are saved with one shard so they still load). Returns length arrays per split."""
     split_files = {s: tmp / f".split-{s}.arrow" for s in SPLITS}
-    writers: dict[str, Any] = {}
-    with pa.memory_map(str(staging)) as source:
-        reader = pa.ipc.open_stream(source)
-        for batch in reader:
-            table = format_table(pa.Table.from_batches([batch]), kind, recipe["format"], labels)
-            if "train" not in writers:
-                writers["train"] = pa.ipc.new_stream(str(split_files["train"]), table.schema)
-            writers["train"].write_table(table)
-            run.output["train"] += table.num_rows
-            if kind == "classification":
-                run.labels["train"].update(label_counts(table))
-        empty = format_table(record_schema(kind).empty_table(), kind, recipe["format"], labels)
-    for split in SPLITS:
-        if split not in writers:
-            writers[split] = pa.ipc.new_stream(str(split_files[split]), empty.schema)
-        writers[split].close()
+    lengths = {s: {"chars": [], "words": []} for s in SPLITS}
+    empty = format_table(record_schema(kind).append(pa.field("lang", pa.string())).empty_table(),
+                         kind, recipe["format"], sorted(keys.label_names))
+    writers = {s: pa.ipc.new_stream(str(split_files[s]), empty.schema) for s in SPLITS}
+    lo = 0
+    with open(tmp / "removed.jsonl", "a", encoding="utf-8") as removed, \
+            pa.memory_map(str(staging)) as source:
+        for batch in pa.ipc.open_stream(source):
+            table = pa.Table.from_batches([batch])
+            hi = lo + table.num_rows
+            reasons, extra = _duplicate_reasons(plan, keys, lo, hi)
+            found: Counter = Counter()
+            keep = _drop(table, reasons, "dedup", run, removed, extra, counter=found)
+            for reason, count in found.items():
+                run.duplicates[reason.removeprefix("duplicate:")] += count
+            split = plan.split[lo:hi][keep.to_numpy(zero_copy_only=False)]
+            staged = table.filter(keep)
+            texts = row_text(staged, kind)
+            table = format_table(staged, kind, recipe["format"], sorted(keys.label_names))
+            for code, name in enumerate(SPLITS):
+                mask = pa.array(split == code)
+                part = table.filter(mask)
+                if part.num_rows == 0:
+                    continue
+                writers[name].write_table(part.cast(empty.schema))
+                run.output[name] += part.num_rows
+                if kind == "classification":
+                    run.labels[name].update(label_counts(part))
+                run.output_langs[name].update(part.column("lang").to_pylist())
+                body = texts.filter(mask)
+                lengths[name]["chars"].append(pc.utf8_length(body).to_numpy(zero_copy_only=False))
+                lengths[name]["words"].append(pc.list_value_length(
+                    pc.utf8_split_whitespace(body)).to_numpy(zero_copy_only=False))
+            lo = hi
+    for writer in writers.values():
+        writer.close()
     splits = DatasetDict({s: Dataset.from_file(str(split_files[s])) for s in SPLITS})
     with _quiet_datasets():
         splits.save_to_disk(str(tmp), num_shards={s: 1 for s in SPLITS})
     del splits
-    for path in [staging, *split_files.values()]:
-        path.unlink()
+    for path in [staging, keys_file(tmp), *split_files.values()]:
+        path.unlink(missing_ok=True)
+    return {s: {k: np.concatenate(v) if v else np.zeros(0, np.int64)
+                for k, v in lengths[s].items()} for s in SPLITS}
+
+
+def keys_file(tmp: Path) -> Path:
+    return tmp / ".signatures.u32"
 
 
 @contextmanager
@@ -240,11 +313,11 @@ def run_pipeline(
     try:
         run = RunCounts()
         rows_before = {}
-        kind, staging, labels = _first_pass(
-            paths, recipe, tmp, run, _counting(progress, rows_before)
-        )
-        _second_pass(staging, kind, labels, recipe, tmp, run)
-        report = build_report(name, version, kind, run)
+        kind, staging, keys = _first_pass(paths, recipe, tmp, run,
+                                          _counting(progress, rows_before))
+        plan = make_plan(keys, recipe)
+        lengths = _second_pass(staging, kind, keys, plan, recipe, tmp, run)
+        report = build_report(name, version, kind, run, plan, lengths)
         manifest = {
             "name": name,
             "version": version,

@@ -13,9 +13,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from . import plots
 from .errors import DataprepError
 from .schemas import validator
 
@@ -38,6 +40,8 @@ class RunCounts:
     pii: Counter = field(default_factory=Counter)
     examples_rejected: dict[str, list] = field(default_factory=dict)
     examples_removed: dict[str, list] = field(default_factory=dict)
+    languages: Counter = field(default_factory=Counter)
+    output_langs: dict[str, Counter] = field(default_factory=lambda: {s: Counter() for s in SPLITS})
 
     def add_example(self, bucket: dict[str, list], reason: str, example: dict[str, Any]) -> None:
         items = bucket.setdefault(reason, [])
@@ -69,7 +73,33 @@ def accounting_holds(counts: dict[str, Any]) -> bool:
     return counts["input"] == accounted
 
 
-def build_report(name: str, version: str, kind: str, run: RunCounts) -> dict[str, Any]:
+def _stats(values: np.ndarray) -> dict[str, float | None]:
+    if values.size == 0:
+        return dict.fromkeys(("min", "q1", "median", "q3", "max", "mean"))
+    q = np.percentile(values, [0, 25, 50, 75, 100])
+    return {"min": float(q[0]), "q1": float(q[1]), "median": float(q[2]), "q3": float(q[3]),
+            "max": float(q[4]), "mean": round(float(values.mean()), 2)}
+
+
+def length_report(lengths: dict[str, dict[str, np.ndarray]], bins: int = 24) -> dict[str, Any]:
+    """Quartiles per split and histograms over bin edges shared by the splits."""
+    out: dict[str, Any] = {"stats": {s: {k: _stats(v) for k, v in lengths[s].items()}
+                                     for s in SPLITS}, "histograms": {}}
+    for measure in ("chars", "words"):
+        every = np.concatenate([lengths[s][measure] for s in SPLITS])
+        if every.size == 0:
+            continue
+        hi = float(np.percentile(every, 99)) or 1.0
+        edges = np.linspace(0, hi, bins + 1)
+        out["histograms"][measure] = {
+            "edges": [round(float(e), 1) for e in edges],
+            "counts": {s: np.histogram(np.clip(lengths[s][measure], 0, hi), edges)[0].tolist()
+                       for s in SPLITS}}
+    return out
+
+
+def build_report(name: str, version: str, kind: str, run: RunCounts, plan=None,
+                 lengths: dict[str, dict[str, np.ndarray]] | None = None) -> dict[str, Any]:
     """Assemble and validate the report; a run whose rows do not add up fails here."""
     counts = run.counts()
     report = {
@@ -87,6 +117,14 @@ def build_report(name: str, version: str, kind: str, run: RunCounts) -> dict[str
             "pii": dict(sorted(run.pii.items())),
         },
         "examples": {"rejected": run.examples_rejected, "removed": run.examples_removed},
+        "languages": {"detected": dict(run.languages.most_common()),
+                      "output": {s: dict(run.output_langs[s].most_common()) for s in SPLITS}},
+        "lengths": length_report(lengths or {s: {"chars": np.zeros(0), "words": np.zeros(0)}
+                                             for s in SPLITS}),
+        "dedup": _dedup_report(plan),
+        "leakage": plan.leakage if plan else {"threshold": 0, "pairs_checked": 0,
+                                              "cross_split_pairs": 0, "ok": True, "examples": []},
+        "rare_labels": plan.rare_labels if plan else [],
     }
     errors = list(validator("report").iter_errors(report))
     if errors:
@@ -97,6 +135,17 @@ def build_report(name: str, version: str, kind: str, run: RunCounts) -> dict[str
             f"duplicates + (output - augmented) in {json.dumps(counts)}"
         )
     return report
+
+
+def _dedup_report(plan) -> dict[str, Any]:
+    near = plan.near if plan else None
+    exact = plan.exact_cluster_sizes if plan else {}
+    return {
+        "exact_cluster_sizes": {str(k): v for k, v in exact.items()},
+        "near_cluster_sizes": {str(k): v for k, v in (near.cluster_sizes if near else {}).items()},
+        "candidate_pairs": near.candidate_pairs if near else 0,
+        "verified_pairs": near.verified_pairs if near else 0,
+    }
 
 
 def print_report(report: dict[str, Any], console: Console | None = None) -> None:
@@ -125,6 +174,15 @@ def print_report(report: dict[str, Any], console: Console | None = None) -> None
         table.add_row(f"output {split}", str(c["output"][split]))
     ok = "[green]holds[/green]" if report["accounting_ok"] else "[red]BROKEN[/red]"
     table.add_row("accounting identity", ok)
+    leak = report["leakage"]
+    table.add_row("near-dup pairs across splits",
+                  f"[green]0[/green] of {leak['pairs_checked']} checked" if leak["ok"]
+                  else f"[red]{leak['cross_split_pairs']}[/red]")
+    langs = report["languages"]["detected"]
+    if langs:
+        table.add_row("languages", ", ".join(f"{k} {v}" for k, v in list(langs.items())[:6]))
+    if report["rare_labels"]:
+        table.add_row("labels too rare to split (train only)", ", ".join(report["rare_labels"]))
     pii = report["cleaning"]["pii"]
     if pii:
         table.add_row("PII redacted", ", ".join(f"{k} {v}" for k, v in pii.items()))
@@ -139,6 +197,7 @@ border-bottom:1px solid #eee;vertical-align:top}
 td.n{text-align:right;font-variant-numeric:tabular-nums}
 .bar{background:#4a7bd0;height:.8rem;display:inline-block;vertical-align:middle}
 .ok{color:#18794e;font-weight:600}.bad{color:#c62828;font-weight:600}
+figure{margin:1rem 0}figcaption{font-weight:600;margin-bottom:.3rem}.empty{color:#777}
 pre{white-space:pre-wrap;word-break:break-word;background:#f6f6f6;padding:.4rem;margin:0;
 max-height:8rem;overflow:auto;font-size:12px}
 """
@@ -177,21 +236,35 @@ def _where(example: dict[str, Any]) -> str:
     return f"{example.get('source', '')}:{line}" if line is not None else str(example["source"])
 
 
+def _stats_table(stats: dict[str, Any]) -> str:
+    head = "<tr><th>split</th><th>measure</th>" + "".join(
+        f"<th>{k}</th>" for k in ("min", "q1", "median", "q3", "max", "mean")) + "</tr>"
+    rows = "".join(
+        f"<tr><td>{split}</td><td>{measure}</td>" + "".join(
+            f"<td class=n>{'' if v is None else v}</td>" for v in values.values()) + "</tr>"
+        for split, per in stats.items() for measure, values in per.items())
+    return f"<table>{head}{rows}</table>"
+
+
 def render_html(report: dict[str, Any]) -> str:
-    """One self-contained page: no external CSS, scripts, fonts or images."""
+    """One self-contained page: no external CSS, scripts, fonts or images; charts are inline SVG."""
     c = report["counts"]
     ok = report["accounting_ok"]
-    flow = {
-        "rejected": c["rejected"],
-        "filtered": sum(c["filtered_by_reason"].values()),
-        "duplicates": c["duplicates"]["exact"] + c["duplicates"]["near"],
-        **{f"output {s}": c["output"][s] for s in SPLITS},
-    }
-    labels = "".join(
-        f"<h3>{s}</h3>{_bars(report['splits'][s]['labels'], 'label')}"
-        for s in SPLITS
-        if report["splits"][s]["labels"]
-    )
+    flow = {"rejected": c["rejected"], "filtered": sum(c["filtered_by_reason"].values()),
+            "duplicates": c["duplicates"]["exact"] + c["duplicates"]["near"],
+            **{f"output {s}": c["output"][s] for s in SPLITS}}
+    splits = report["splits"]
+    lengths = report["lengths"]
+    hists = "".join(
+        plots.histogram(f"length-{m}", f"Length in {m} per split", h["edges"], h["counts"])
+        for m, h in lengths["histograms"].items()) or "<p>No output rows.</p>"
+    dedup = report["dedup"]
+    leak = report["leakage"]
+    leak_line = (f"<span class=ok>none</span> ({leak['pairs_checked']} candidate pairs checked at "
+                 f"Jaccard &ge; {leak['threshold']})" if leak["ok"] else
+                 f"<span class=bad>{leak['cross_split_pairs']} pairs</span>: "
+                 + html.escape(str(leak["examples"])))
+    rare = ", ".join(report["rare_labels"]) or "none"
     title = html.escape(f"{report['name']}@{report['version']}")
     return f"""<!doctype html>
 <html lang=en><head><meta charset=utf-8><title>Data report {title}</title>
@@ -199,11 +272,25 @@ def render_html(report: dict[str, Any]) -> str:
 <h1>Data report: {title} <small>({html.escape(report["kind"])})</small></h1>
 <p>{c["input"]} input rows. Accounting identity (input = rejected + filtered + duplicates +
 output &minus; augmented):
-<span class={"ok" if ok else "bad"}>{"holds" if ok else "BROKEN"}</span>.</p>
-<h2>Where the rows went</h2>{_bars(flow, "destination")}
-<h2>Rejected rows by reason</h2>{_bars(c["rejected_by_reason"], "reason")}
-<h2>Removed rows by reason</h2>{_bars(c["filtered_by_reason"], "reason")}
-<h2>Label distribution per split</h2>{labels or "<p>No labels in this kind.</p>"}
+<span class={"ok" if ok else "bad"}>{"holds" if ok else "BROKEN"}</span>.
+Near duplicates across splits: {leak_line}.</p>
+<h2>Where the rows went</h2>{plots.bars("flow", "Rows by destination", {"rows": flow})}
+<h2>Rejected and removed rows by reason</h2>
+{plots.bars("rejected", "Rejected rows by reason", {"rows": c["rejected_by_reason"]})}
+{plots.bars("removed", "Removed rows by reason", {"rows": {
+        **c["filtered_by_reason"], **{f"duplicate:{k}": v for k, v in c["duplicates"].items()}}})}
+<h2>Labels per split</h2>
+{plots.bars("labels", "Label distribution per split", {s: splits[s]["labels"] for s in SPLITS})}
+<p>Labels too rare to stratify (all rows in train): {html.escape(rare)}.</p>
+<h2>Languages</h2>
+{plots.bars("languages", "Detected languages (before the language filter)",
+            {"rows": report["languages"]["detected"]})}
+<h2>Lengths</h2>{hists}{_stats_table(lengths["stats"])}
+<h2>Duplicate clusters</h2>
+{plots.bars("clusters", "Duplicate cluster sizes (rows per cluster: clusters)",
+            {"exact": dedup["exact_cluster_sizes"], "near": dedup["near_cluster_sizes"]})}
+<p>{dedup["candidate_pairs"]} LSH candidate pairs, {dedup["verified_pairs"]} verified at the
+threshold.</p>
 <h2>Cleaning</h2>{_bars(report["cleaning"]["rows_changed"], "step (rows changed)")}
 {_bars(report["cleaning"]["pii"], "PII placeholder")}
 <h2>Examples of rejected rows</h2>{_examples(report["examples"]["rejected"])}

@@ -31,6 +31,7 @@ KIND_COLUMNS: dict[str, dict[str, pa.DataType]] = {
 COMMON_COLUMNS: dict[str, pa.DataType] = {
     "id": pa.string(),
     "source": pa.string(),
+    "group": pa.string(),
     "meta": pa.string(),
 }
 
@@ -67,12 +68,14 @@ class Mapping:
     kind: str
     fields: dict[str, str]
     roles: dict[str, str] = field(default_factory=dict)
+    group_by: str | None = None
 
     @classmethod
     def for_kind(cls, kind: str, recipe: dict[str, Any]) -> Mapping:
         roles = dict(load_schema("chat").get("x-role-aliases", {}))
         roles.update({k.lower(): v for k, v in recipe.get("roles", {}).items()})
-        return cls(kind, dict(recipe.get("fields", {})), roles)
+        group_by = (recipe.get("split") or {}).get("group_by")
+        return cls(kind, dict(recipe.get("fields", {})), roles, group_by)
 
 
 def _apply_aliases(obj: dict[str, Any], aliases: dict[str, list[str]]) -> None:
@@ -231,12 +234,21 @@ def validate_rows(
         record_id = record.get("id")
         columns["id"].append(str(record_id) if record_id is not None else content_id(kind, record))
         columns["source"].append(f"{source}:{row.line}")
+        columns["group"].append(_group_value(row.obj, record, mapping.group_by))
         meta = record.get("meta")
         columns["meta"].append(json.dumps(meta, ensure_ascii=False, default=str) if meta else None)
         for name in KIND_COLUMNS[kind]:
             value = record[name]
             columns[name].append(str(value) if name == "label" else value)
     return pa.table(columns, schema=record_schema(kind)), rejects
+
+
+def _group_value(raw: dict[str, Any], record: dict[str, Any], group_by: str | None) -> str | None:
+    """The row's `split.group_by` value: the raw input field, else the canonical one."""
+    if not group_by:
+        return None
+    value = raw.get(group_by, record.get(group_by))
+    return None if value is None else str(value)
 
 
 def require_kind(kind: str | None, source: str, sample: list[dict[str, Any]]) -> str:

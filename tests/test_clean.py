@@ -87,7 +87,8 @@ def test_strip_html_is_opt_in():
 
 def test_chat_messages_cleaned_in_place_and_empty_rows_flagged():
     table = pa.table({
-        "id": ["a", "b"], "source": ["f:1", "f:2"], "meta": [None, None],
+        "id": ["a", "b"], "source": ["f:1", "f:2"], "group": [None, None],
+        "meta": [None, None],
         "messages": [[{"role": "user", "content": "mail x@y.org"},
                       {"role": "assistant", "content": "ok  "}],
                      [{"role": "user", "content": "\u200b"},
@@ -102,7 +103,8 @@ def test_chat_messages_cleaned_in_place_and_empty_rows_flagged():
 
 
 def test_empty_after_clean_names_the_field():
-    table = pa.table({"id": ["a", "b"], "source": ["f:1", "f:2"], "meta": [None, None],
+    table = pa.table({"id": ["a", "b"], "source": ["f:1", "f:2"], "group": [None, None],
+        "meta": [None, None],
                       "prompt": ["\x07", "ok"], "response": ["fine", "\x00"]},
                      schema=record_schema("instruction"))
     out, _, _ = clean_table(table, "instruction", DEFAULT)

@@ -33,13 +33,14 @@ def test_support_fixtures_end_to_end(fixtures_dir, store):
     assert counts["input"] == 45 + 16
     assert counts["rejected"] == 8 + 4
     assert result.report["accounting_ok"]
-    assert counts["output"] == {"train": 49, "validation": 0, "test": 0}
+    assert counts["duplicates"] == {"exact": 3 + 1, "near": 0}
+    assert sum(counts["output"].values()) == 49 - 4
+    assert counts["output"]["train"] > counts["output"]["validation"] > 0
     assert result.report["cleaning"]["pii"] == {"card": 1, "email": 4, "ip": 2, "phone": 4}
 
     ds = datasets.load_from_disk(str(result.path))
     assert list(ds) == ["train", "validation", "test"]
-    assert len(ds["validation"]) == 0 and len(ds["test"]) == 0
-    train = ds["train"]
+    train = datasets.concatenate_datasets(list(ds.values()))
     text = json.dumps(list(train["messages"]), ensure_ascii=False)
     for secret in ["maria.lopez@example.com", "555-0132", "203.0.113.45", "4111 1111 1111 1111"]:
         assert secret not in text
@@ -50,6 +51,11 @@ def test_support_fixtures_end_to_end(fixtures_dir, store):
     assert "support_chats.jsonl:2" in sources and "transcripts.txt:1" in sources
     assert "T-10001" in train["id"]
 
+    removed = [json.loads(line) for line in (result.path / "removed.jsonl").open()]
+    copies = {r["source"].rsplit("fixtures/", 1)[1]: r["duplicate_of"] for r in removed}
+    assert copies == {"support_chats.jsonl:27": "T-10002", "support_chats.jsonl:35": "T-10008",
+                      "support_chats.jsonl:42": "T-10026", "transcripts.txt:71": "TR-0002"}
+    assert all(r["reason"] == "duplicate:exact" and r["similarity"] == 1.0 for r in removed)
     rejected = [json.loads(line) for line in (result.path / "rejected.jsonl").open()]
     assert len(rejected) == 12
     assert all({"source", "line", "reason", "raw"} <= set(r) for r in rejected)
@@ -66,6 +72,7 @@ def test_trl_prompt_completion_and_messages_columns(fixtures_dir, store):
         result = run_pipeline([fixtures_dir / name], name.split(".")[0], recipe, store)
         train = datasets.load_from_disk(str(result.path))["train"]
         features = train.features
+        assert set(train.column_names) >= {"prompt", "completion", "messages"}
         assert features["prompt"] == datasets.Value("string")
         assert features["completion"] == datasets.Value("string")
         message = features["messages"].feature
@@ -84,12 +91,14 @@ def test_classification_rows_become_instructions(fixtures_dir, store):
                           fixtures_dir / "reviews.recipe.yaml", store)
     assert result.report["counts"]["rejected_by_reason"] == {
         "empty_field:label": 1, "empty_field:text": 1, "invalid_utf8": 1, "wrong_field_count": 1}
-    train = datasets.load_from_disk(str(result.path))["train"]
+    splits = datasets.load_from_disk(str(result.path))
+    train = datasets.concatenate_datasets(list(splits.values()))
     row = train.filter(lambda r: r["id"] == "R-1019")[0]
     assert "don’t" in row["text"]
     assert "negative, neutral, positive" in row["prompt"] and row["completion"] == row["label"]
     labels = result.report["splits"]["train"]["labels"]
-    assert sum(labels.values()) == len(train) and set(labels) == {"negative", "neutral", "positive"}
+    assert sum(labels.values()) == len(splits["train"])
+    assert set(labels) == {"negative", "neutral", "positive"}
     assert json.loads(row["meta"])["product"]
 
 
@@ -145,8 +154,8 @@ def test_every_format_end_to_end(tmp_path, store):
     pq.write_table(pa.Table.from_pylist(rows[5:]), tmp_path / "e.parquet")
     files = [tmp_path / n for n in ["a.jsonl", "b.json", "c.csv", "d.tsv", "e.parquet"]]
     result = run_pipeline(files, "mix", store=store)
-    train = datasets.load_from_disk(str(result.path))["train"]
-    assert sorted(train["text"]) == sorted(r["text"] for r in rows)
+    out = datasets.concatenate_datasets(list(datasets.load_from_disk(str(result.path)).values()))
+    assert sorted(out["text"]) == sorted(r["text"] for r in rows)
 
 
 def test_broken_accounting_fails_the_run():
@@ -157,13 +166,19 @@ def test_broken_accounting_fails_the_run():
 
 
 def _big_input(path, n):
-    line = {"messages": [{"role": "user", "content": "My router keeps dropping the connection "
-                          "every evening, what can I do? " * 3},
-                         {"role": "assistant", "content": "Try changing the Wi-Fi channel. " * 4}]}
+    """n distinct conversations of random everyday words (no duplicates, nothing filtered)."""
+    import numpy as np
+    vocab = ["router", "wifi", "order", "refund", "parcel", "delivery", "account", "password",
+             "reset", "screen", "battery", "charger", "invoice", "billing", "plan", "upgrade",
+             "cancel", "signal", "channel", "firmware", "update", "app", "crash", "login", "email",
+             "replacement", "warranty", "store", "pickup", "courier", "tracking", "late", "box",
+             "damaged", "cable", "adapter", "speaker", "volume", "bluetooth", "headset"]
+    rng = np.random.default_rng(0)
     with path.open("w") as fh:
         for i in range(n):
-            line["id"] = f"T-{i}"
-            fh.write(json.dumps(line) + "\n")
+            user, agent = (" ".join(rng.choice(vocab, 40)) for _ in range(2))
+            messages = [{"role": "user", "content": user}, {"role": "assistant", "content": agent}]
+            fh.write(json.dumps({"id": f"T-{i}", "messages": messages}) + "\n")
 
 
 @pytest.mark.parametrize("delay", [0.0, 0.5, 1.5, 3.0])
@@ -187,8 +202,8 @@ def test_killed_run_leaves_no_partial_version(tmp_path, delay):
         done = run_cli("run", str(data), "--name", "big", "--store", str(store), "-q")
         assert done.returncode == 0, done.stderr
         assert not list(store.glob("big/.tmp-*"))
-        assert datasets.load_from_disk(str(store / "big" / done.stdout.strip()))["train"].num_rows \
-            == 60_000
+        version = datasets.load_from_disk(str(store / "big" / done.stdout.strip()))
+        assert sum(version.num_rows.values()) == 60_000
 
 
 @pytest.mark.parametrize(("args", "message"), [
@@ -260,4 +275,4 @@ def test_python_load_from_disk_as_in_readme(tmp_path):
     code = f"import datasets; print(datasets.load_from_disk('{store}/support/{version}'))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**os.environ})
-    assert out.returncode == 0 and "DatasetDict" in out.stdout and "num_rows: 0" in out.stdout
+    assert out.returncode == 0 and "DatasetDict" in out.stdout and "validation" in out.stdout

@@ -78,7 +78,7 @@ def test_arrow_columns_match_schema_properties():
     for kind in KINDS:
         props = set(load_schema(kind)["properties"])
         assert set(KIND_COLUMNS[kind]) == props - {"id", "meta"}
-        assert set(record_schema(kind).names) == props | {"source"}
+        assert set(record_schema(kind).names) == props | {"source", "group"}
 
 
 def test_aliases_alpaca_input_and_meta():
@@ -99,8 +99,8 @@ def test_recipe_field_mapping_and_label_to_string():
     recipe = {"fields": {"text": "review", "label": "stars", "id": "rid"}, "roles": {}}
     table, rejects = check("classification", [{"review": "Nice", "stars": 5, "rid": 7}], recipe)
     assert not rejects
-    assert table.to_pylist()[0] | {} == {"id": "7", "source": "f.jsonl:1", "meta": None,
-                                         "text": "Nice", "label": "5"}
+    assert table.to_pylist()[0] == {"id": "7", "source": "f.jsonl:1", "meta": None,
+                                    "group": None, "text": "Nice", "label": "5"}
 
 
 def test_sharegpt_and_speaker_aliases_and_recipe_roles():

@@ -1,0 +1,119 @@
+"""Exact and near-duplicate decisions, made on compact per-row keys only.
+
+Exact: rows whose normalised text hashes alike (two independent 64-bit hashes); the first in input
+order is kept. Near: MinHash LSH candidates, every pair verified against the threshold, clusters
+by connected components (scipy's union-find); inside a cluster the longest (then earliest) row is
+kept and every row at or above the threshold to it is dropped naming it. A row below the threshold
+to every kept row of its cluster is kept too, so no row is dropped that is not a near duplicate
+of a kept row; the cluster still travels to one split as a whole.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
+
+from .minhash import band_keys, candidate_pairs, lsh_params, similarity
+
+
+def exact_duplicates(hashes: np.ndarray) -> np.ndarray:
+    """For each row, the index of the first row with the same key, or -1 for first occurrences.
+
+    `hashes` is (n, 2) uint64.
+    """
+    n = len(hashes)
+    dup_of = np.full(n, -1, dtype=np.int64)
+    if n == 0:
+        return dup_of
+    keys = np.ascontiguousarray(hashes).view([("a", np.uint64), ("b", np.uint64)]).ravel()
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    owner = first[inverse]
+    repeated = owner != np.arange(n)
+    dup_of[repeated] = owner[repeated]
+    return dup_of
+
+
+@dataclass
+class NearDedup:
+    dup_of: np.ndarray      # index of the kept row each dropped row duplicates, -1 if kept
+    similarity: np.ndarray  # estimated Jaccard to that row (0 where kept)
+    component: np.ndarray   # cluster id shared by rows that must stay in one split
+    cluster_sizes: dict[int, int]  # cluster size -> number of clusters (size >= 2)
+    candidate_pairs: int
+    verified_pairs: int
+
+
+def near_duplicates(sigs, eligible: np.ndarray, lengths: np.ndarray, threshold: float,
+                    recall_weight: float = 0.5) -> NearDedup:
+    """Near-duplicate decisions among `eligible` rows (exact copies are already out)."""
+    n, num_perm = sigs.shape
+    idx = np.flatnonzero(eligible)
+    bands, rows = lsh_params(threshold, num_perm, recall_weight)
+    pairs = np.zeros((0, 2), dtype=np.int64)
+    if idx.size > 1:
+        local = candidate_pairs(band_keys(np.asarray(sigs[idx]), bands, rows))
+        pairs = idx[local] if local.size else pairs
+    sims = similarity(sigs, pairs)
+    good = pairs[sims >= threshold]
+    graph = coo_matrix((np.ones(len(good)), (good[:, 0], good[:, 1])), shape=(n, n))
+    _, component = connected_components(graph, directed=False)
+    dup_of = np.full(n, -1, dtype=np.int64)
+    sim_to = np.zeros(n, dtype=np.float32)
+    sizes = np.bincount(component[eligible], minlength=component.max() + 1) if n else np.zeros(0)
+    multi = np.flatnonzero(sizes >= 2)
+    if multi.size:
+        members_of = _members(component, eligible, multi)
+        for members in members_of:
+            _choose_keepers(sigs, members, lengths, threshold, dup_of, sim_to)
+    cluster_sizes: dict[int, int] = {}
+    for size in sizes[multi]:
+        cluster_sizes[int(size)] = cluster_sizes.get(int(size), 0) + 1
+    return NearDedup(dup_of, sim_to, component, dict(sorted(cluster_sizes.items())),
+                     int(len(pairs)), int(len(good)))
+
+
+def _members(component: np.ndarray, eligible: np.ndarray, clusters: np.ndarray) -> list[np.ndarray]:
+    rows = np.flatnonzero(eligible & np.isin(component, clusters))
+    order = np.argsort(component[rows], kind="stable")
+    rows = rows[order]
+    cuts = np.flatnonzero(np.diff(component[rows])) + 1
+    return np.split(rows, cuts)
+
+
+def _choose_keepers(sigs, members: np.ndarray, lengths: np.ndarray, threshold: float,
+                    dup_of: np.ndarray, sim_to: np.ndarray) -> None:
+    """Greedy inside one cluster: the longest (then earliest) unassigned row is kept and takes
+    every unassigned row at or above the threshold to it; repeat until all are assigned."""
+    order = members[np.lexsort((members, -lengths[members]))]
+    block = np.asarray(sigs[order])
+    sim = (block[:, None, :] == block[None, :, :]).mean(axis=2)
+    assigned = np.zeros(len(order), dtype=bool)
+    for i in range(len(order)):
+        if assigned[i]:
+            continue
+        assigned[i] = True
+        takes = ~assigned & (sim[i] >= threshold)
+        dup_of[order[takes]] = order[i]
+        sim_to[order[takes]] = sim[i][takes]
+        assigned |= takes
+
+
+def cross_split_pairs(sigs, kept: np.ndarray, split: np.ndarray, threshold: float
+                      ) -> tuple[int, np.ndarray]:
+    """Leakage check: pairs of kept rows in different splits at or above the threshold.
+
+    Candidates come from a banding tuned for a lower threshold and for recall, so this check is
+    more sensitive than the dedup that built the clusters. Returns (pairs checked, leaking pairs).
+    """
+    idx = np.flatnonzero(kept)
+    if idx.size < 2:
+        return 0, np.zeros((0, 2), dtype=np.int64)
+    bands, rows = lsh_params(max(threshold - 0.2, 0.3), sigs.shape[1], recall_weight=0.9)
+    local = candidate_pairs(band_keys(np.asarray(sigs[idx]), bands, rows))
+    pairs = idx[local] if local.size else np.zeros((0, 2), dtype=np.int64)
+    across = pairs[split[pairs[:, 0]] != split[pairs[:, 1]]]
+    sims = similarity(sigs, across)
+    return int(len(pairs)), across[sims >= threshold]

@@ -1,0 +1,187 @@
+"""Vectorised MinHash signatures and LSH banding over Arrow string arrays.
+
+Written by hand because `datasketch` hashes each shingle with SHA-1 and updates one document at a
+time in Python; here a whole batch is hashed at once with numpy:
+- a string's hash is a polynomial over its UTF-8 bytes modulo 2**64, computed for every string of
+  an Arrow array with one `np.add.reduceat` over the data buffer, then mixed (splitmix64);
+- a word 5-gram shingle's hash combines its words' hashes;
+- permutation k maps a shingle hash h to a_k*h modulo 2**64 (odd a_k: multiplicative hashing,
+  a bijection whose high bits mix every input bit), and slot k keeps the high 32 bits of the
+  per-document minimum (`np.minimum.reduceat`).
+The LSH band/row split comes from `datasketch.MinHashLSH` for the threshold, as the design asks.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+#: Polynomial bases (odd, so invertible modulo 2**64); a second base gives an independent hash.
+BASES = (0x100000001B3, 0xC2B2AE3D27D4EB4F)
+_SHINGLE_MUL = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _splitmix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finaliser: spreads polynomial-hash bits evenly over all 64 bits."""
+    x = x ^ (x >> np.uint64(30))
+    x = x * np.uint64(0xBF58476D1CE4E5B9)
+    x = x ^ (x >> np.uint64(27))
+    x = x * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+@lru_cache(maxsize=8)
+def _powers(base: int, length: int) -> np.ndarray:
+    """base**i modulo 2**64 for i < length (cached; grown in powers of two)."""
+    powers = np.full(max(length, 1), base, dtype=np.uint64)
+    powers[0] = 1
+    with np.errstate(over="ignore"):
+        return np.cumprod(powers)
+
+
+def string_hashes(values: pa.Array, base: int = BASES[0]) -> np.ndarray:
+    """A 64-bit hash of every string in an Arrow array (nulls hash like empty strings)."""
+    values = pc.fill_null(values.cast(pa.large_string()), "")
+    n = len(values)
+    if n == 0:
+        return np.zeros(0, dtype=np.uint64)
+    bufs = values.buffers()
+    offsets = np.frombuffer(bufs[1], dtype=np.int64)[values.offset:values.offset + n + 1]
+    start, end = int(offsets[0]), int(offsets[-1])
+    data = np.frombuffer(bufs[2], dtype=np.uint8)[start:end] if bufs[2] else np.zeros(0, np.uint8)
+    offsets = offsets - start
+    lengths = np.diff(offsets)
+    sums = np.zeros(n, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        if data.size:
+            longest = int(lengths.max())
+            powers = _powers(base, 1 << max(longest - 1, 0).bit_length())
+            local = np.arange(data.size) - np.repeat(offsets[:-1], lengths)
+            terms = (data.astype(np.uint64) + np.uint64(1)) * powers[local]
+            nonempty = lengths > 0
+            sums[nonempty] = np.add.reduceat(terms, offsets[:-1][nonempty])
+        sums += lengths.astype(np.uint64) * _SHINGLE_MUL
+        return _splitmix(sums)
+
+
+def shingles(texts: pa.Array, ngram: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """Hashes of word n-gram shingles and the row each belongs to (non-decreasing). A text
+    shorter than n words is one shingle of all its words; an empty text has none."""
+    words = pc.utf8_split_whitespace(texts)
+    word_hash = string_hashes(words.flatten())
+    word_row = pc.list_parent_indices(words).to_numpy()
+    counts = pc.list_value_length(words).to_numpy(zero_copy_only=False).astype(np.int64)
+    out_h, out_r = [], []
+    with np.errstate(over="ignore"):
+        if word_hash.size >= ngram:
+            span = word_hash.size - ngram + 1
+            acc = word_hash[:span].copy()
+            for k in range(1, ngram):
+                acc = acc * _SHINGLE_MUL + word_hash[k:k + span]
+            full = word_row[:span] == word_row[ngram - 1:]
+            out_h.append(acc[full])
+            out_r.append(word_row[:span][full])
+        short = np.flatnonzero((counts > 0) & (counts < ngram))
+        if short.size:
+            starts = np.concatenate([[0], np.cumsum(counts)[:-1]])[short]
+            acc = np.zeros(short.size, dtype=np.uint64)
+            for k in range(ngram - 1):
+                take = k < counts[short]
+                acc = np.where(take, acc * _SHINGLE_MUL + word_hash[np.where(take, starts + k, 0)],
+                               acc)
+            out_h.append(acc)
+            out_r.append(short)
+    if not out_h:
+        return np.zeros(0, np.uint64), np.zeros(0, np.int64)
+    hashes, rows = np.concatenate(out_h), np.concatenate(out_r)
+    order = np.argsort(rows, kind="stable") if len(out_h) > 1 else slice(None)
+    return _splitmix(hashes[order]), rows[order]
+
+
+def multipliers(num_perm: int, seed: int) -> np.ndarray:
+    """The odd 64-bit multipliers of the num_perm hash functions."""
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 2**63, size=num_perm, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+
+
+def signatures_from_shingles(hashes: np.ndarray, rows: np.ndarray, n_rows: int,
+                             num_perm: int = 128, seed: int = 1, chunk: int = 4) -> np.ndarray:
+    """MinHash signatures (n_rows x num_perm, uint32) of shingles grouped by row (`rows`
+    non-decreasing, as `shingles` returns them). Permutation k is h -> a_k * h mod 2**64 (a
+    bijection for odd a_k; its high bits depend on every bit of h); the slot keeps the high 32
+    bits of the minimum. Rows without shingles get all-ones."""
+    a = multipliers(num_perm, seed)
+    out = np.full((num_perm, n_rows), np.iinfo(np.uint32).max, dtype=np.uint32)
+    if hashes.size:
+        present, starts = np.unique(rows, return_index=True)
+        permuted = np.empty((chunk, hashes.size), dtype=np.uint64)  # reused: no allocations
+        with np.errstate(over="ignore"):
+            for lo in range(0, num_perm, chunk):
+                block = permuted[:min(chunk, num_perm - lo)]
+                np.multiply(a[lo:lo + chunk, None], hashes[None, :], out=block)
+                mins = np.minimum.reduceat(block, starts, axis=1)
+                out[lo:lo + chunk, present] = (mins >> np.uint64(32)).astype(np.uint32)
+    return np.ascontiguousarray(out.T)
+
+
+def signatures(texts: pa.Array, num_perm: int = 128, ngram: int = 5, seed: int = 1) -> np.ndarray:
+    """MinHash signatures of a batch of (already normalised) texts."""
+    hashes, rows = shingles(texts, ngram)
+    return signatures_from_shingles(hashes, rows, len(texts), num_perm, seed)
+
+
+def lsh_params(threshold: float, num_perm: int, recall_weight: float = 0.5) -> tuple[int, int]:
+    """(bands, rows) minimising datasketch's weighted false positive/negative probability."""
+    from datasketch import MinHashLSH
+
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm,
+                     weights=(1 - recall_weight, recall_weight))
+    return lsh.b, lsh.r
+
+
+def band_keys(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """One 64-bit key per (row, band): rows that share a key in any band are candidates."""
+    mult = multipliers(rows, seed=7)
+    keys = np.zeros((sigs.shape[0], bands), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for band in range(bands):
+            block = sigs[:, band * rows:(band + 1) * rows].astype(np.uint64)
+            keys[:, band] = _splitmix((block * mult[None, :]).sum(axis=1, dtype=np.uint64)
+                                      + np.uint64(band))
+    return keys
+
+
+def candidate_pairs(keys: np.ndarray) -> np.ndarray:
+    """Distinct (i, j), i < j, that share a band key: each bucket member is paired with the
+    bucket's first member and with its neighbour, which links every bucket without the
+    quadratic number of pairs a large bucket of copies would give."""
+    pairs = []
+    for band in range(keys.shape[1]):
+        order = np.argsort(keys[:, band], kind="stable")
+        sorted_keys = keys[order, band]
+        same = sorted_keys[1:] == sorted_keys[:-1]
+        if not same.any():
+            continue
+        pos = np.arange(1, len(order))
+        run_start = np.maximum.accumulate(np.where(~same, pos, 0))
+        members = pos[same]
+        pairs.append(np.stack([order[run_start[same]], order[members]], axis=1))
+        pairs.append(np.stack([order[members - 1], order[members]], axis=1))
+    if not pairs:
+        return np.zeros((0, 2), dtype=np.int64)
+    allp = np.concatenate(pairs)
+    allp = allp[allp[:, 0] != allp[:, 1]]
+    allp = np.sort(allp, axis=1)
+    return np.unique(allp, axis=0)
+
+
+def similarity(sigs, pairs: np.ndarray, chunk: int = 65536) -> np.ndarray:
+    """Estimated Jaccard (share of equal signature slots) for each pair."""
+    out = np.empty(len(pairs), dtype=np.float32)
+    for lo in range(0, len(pairs), chunk):
+        p = pairs[lo:lo + chunk]
+        out[lo:lo + chunk] = (np.asarray(sigs[p[:, 0]]) == np.asarray(sigs[p[:, 1]])).mean(axis=1)
+    return out
