@@ -1,22 +1,24 @@
-"""Exact and near-duplicate decisions, made on compact per-row keys only.
+"""Exact and near-duplicate decisions, made on compact per-row keys.
 
 Exact: rows whose normalised text hashes alike (two independent 64-bit hashes); the first in input
-order is kept. Near: MinHash LSH candidates, every pair verified against the threshold, clusters
-by connected components (scipy's union-find); inside a cluster the longest (then earliest) row is
-kept and every row at or above the threshold to it is dropped naming it. A row below the threshold
-to every kept row of its cluster is kept too, so no row is dropped that is not a near duplicate
-of a kept row; the cluster still travels to one split as a whole.
+order is kept. Near: MinHash LSH candidates (banding tuned for recall), every candidate pair
+verified by its exact shingle Jaccard (the shingle sets of candidate rows only are re-read from the
+staging file), clusters by connected components (scipy); inside a cluster the longest (then
+earliest) row is kept and every row at or above the threshold to it is dropped naming it. A row
+below the threshold to every kept row of its cluster is kept too, so no row is dropped that is not
+a near duplicate of a kept row; the cluster still travels to one split as a whole.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from .minhash import band_keys, candidate_pairs, lsh_params, similarity
+from .minhash import band_keys, candidate_pairs, lsh_params
 
 
 def exact_duplicates(hashes: np.ndarray) -> np.ndarray:
@@ -46,17 +48,39 @@ class NearDedup:
     verified_pairs: int
 
 
+ShingleSets = Callable[[np.ndarray], dict[int, np.ndarray]]
+
+
+def jaccard(sets: dict[int, np.ndarray], pairs: np.ndarray) -> np.ndarray:
+    """Exact Jaccard of sorted unique shingle-hash arrays for each pair."""
+    out = np.zeros(len(pairs), dtype=np.float32)
+    for i, (a, b) in enumerate(pairs):
+        x, y = sets[int(a)], sets[int(b)]
+        inter = np.intersect1d(x, y, assume_unique=True).size
+        union = x.size + y.size - inter
+        out[i] = inter / union if union else 1.0
+    return out
+
+
+#: LSH bands are tuned for a threshold this much below the verification threshold, weighting
+#: recall: a missed pair is a duplicate kept (and maybe a leak), an extra candidate only costs
+#: one exact Jaccard.
+CANDIDATE_MARGIN = 0.1
+LEAK_CHECK_MARGIN = 0.25
+
+
 def near_duplicates(sigs, eligible: np.ndarray, lengths: np.ndarray, threshold: float,
-                    recall_weight: float = 0.5) -> NearDedup:
+                    load_sets: ShingleSets) -> NearDedup:
     """Near-duplicate decisions among `eligible` rows (exact copies are already out)."""
     n, num_perm = sigs.shape
     idx = np.flatnonzero(eligible)
-    bands, rows = lsh_params(threshold, num_perm, recall_weight)
+    bands, rows = lsh_params(max(threshold - CANDIDATE_MARGIN, 0.3), num_perm, 0.9)
     pairs = np.zeros((0, 2), dtype=np.int64)
     if idx.size > 1:
         local = candidate_pairs(band_keys(np.asarray(sigs[idx]), bands, rows))
         pairs = idx[local] if local.size else pairs
-    sims = similarity(sigs, pairs)
+    sets = load_sets(np.unique(pairs))
+    sims = jaccard(sets, pairs)
     good = pairs[sims >= threshold]
     graph = coo_matrix((np.ones(len(good)), (good[:, 0], good[:, 1])), shape=(n, n))
     _, component = connected_components(graph, directed=False)
@@ -67,7 +91,7 @@ def near_duplicates(sigs, eligible: np.ndarray, lengths: np.ndarray, threshold: 
     if multi.size:
         members_of = _members(component, eligible, multi)
         for members in members_of:
-            _choose_keepers(sigs, members, lengths, threshold, dup_of, sim_to)
+            _choose_keepers(sets, members, lengths, threshold, dup_of, sim_to)
     cluster_sizes: dict[int, int] = {}
     for size in sizes[multi]:
         cluster_sizes[int(size)] = cluster_sizes.get(int(size), 0) + 1
@@ -83,37 +107,39 @@ def _members(component: np.ndarray, eligible: np.ndarray, clusters: np.ndarray) 
     return np.split(rows, cuts)
 
 
-def _choose_keepers(sigs, members: np.ndarray, lengths: np.ndarray, threshold: float,
-                    dup_of: np.ndarray, sim_to: np.ndarray) -> None:
+def _choose_keepers(sets: dict[int, np.ndarray], members: np.ndarray, lengths: np.ndarray,
+                    threshold: float, dup_of: np.ndarray, sim_to: np.ndarray) -> None:
     """Greedy inside one cluster: the longest (then earliest) unassigned row is kept and takes
     every unassigned row at or above the threshold to it; repeat until all are assigned."""
     order = members[np.lexsort((members, -lengths[members]))]
-    block = np.asarray(sigs[order])
-    sim = (block[:, None, :] == block[None, :, :]).mean(axis=2)
     assigned = np.zeros(len(order), dtype=bool)
     for i in range(len(order)):
         if assigned[i]:
             continue
         assigned[i] = True
-        takes = ~assigned & (sim[i] >= threshold)
+        rest = np.flatnonzero(~assigned)
+        sim = np.zeros(len(order), dtype=np.float32)
+        sim[rest] = jaccard(sets, np.stack([np.full(rest.size, order[i]), order[rest]], axis=1))
+        takes = ~assigned & (sim >= threshold)
         dup_of[order[takes]] = order[i]
-        sim_to[order[takes]] = sim[i][takes]
+        sim_to[order[takes]] = sim[takes]
         assigned |= takes
 
 
-def cross_split_pairs(sigs, kept: np.ndarray, split: np.ndarray, threshold: float
-                      ) -> tuple[int, np.ndarray]:
+def cross_split_pairs(sigs, kept: np.ndarray, split: np.ndarray, threshold: float,
+                      load_sets: ShingleSets) -> tuple[int, np.ndarray]:
     """Leakage check: pairs of kept rows in different splits at or above the threshold.
 
     Candidates come from a banding tuned for a lower threshold and for recall, so this check is
-    more sensitive than the dedup that built the clusters. Returns (pairs checked, leaking pairs).
+    more sensitive than the dedup that built the clusters; pairs across splits are then measured
+    by exact Jaccard. Returns (pairs checked, leaking pairs).
     """
     idx = np.flatnonzero(kept)
     if idx.size < 2:
         return 0, np.zeros((0, 2), dtype=np.int64)
-    bands, rows = lsh_params(max(threshold - 0.2, 0.3), sigs.shape[1], recall_weight=0.9)
+    bands, rows = lsh_params(max(threshold - LEAK_CHECK_MARGIN, 0.2), sigs.shape[1], 0.95)
     local = candidate_pairs(band_keys(np.asarray(sigs[idx]), bands, rows))
     pairs = idx[local] if local.size else np.zeros((0, 2), dtype=np.int64)
     across = pairs[split[pairs[:, 0]] != split[pairs[:, 1]]]
-    sims = similarity(sigs, across)
+    sims = jaccard(load_sets(np.unique(across)), across)
     return int(len(pairs)), across[sims >= threshold]

@@ -20,7 +20,7 @@ from .errors import DataprepError
 
 #: Characters of each text that are classified; language is clear long before this and it keeps
 #: the cost per row flat for long documents.
-MAX_CHARS = 200
+MAX_CHARS = 160
 
 
 @cache

@@ -133,6 +133,7 @@ def signatures(texts: pa.Array, num_perm: int = 128, ngram: int = 5, seed: int =
     return signatures_from_shingles(hashes, rows, len(texts), num_perm, seed)
 
 
+@lru_cache(maxsize=32)
 def lsh_params(threshold: float, num_perm: int, recall_weight: float = 0.5) -> tuple[int, int]:
     """(bands, rows) minimising datasketch's weighted false positive/negative probability."""
     from datasketch import MinHashLSH

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +34,13 @@ from .format import format_table
 from .ingest import RawRow, check_inputs, detect_format, file_sha256, read_batches
 from .keys import KeyCollector, Keys
 from .langid import detect_languages
+from .minhash import shingles
 from .plan import Plan, make_plan
 from .recipe import load_recipe
 from .report import SPLITS, RunCounts, build_report, render_html
 from .schemas import validator
 from .store import check_name, latest, new_tmp_dir, publish, set_latest, store_root, version_id
-from .textview import row_text
+from .textview import normalise_for_dedup, row_text
 from .validate import Mapping, Reject, detect_kind, record_schema, require_kind, validate_rows
 
 Progress = Callable[[str, int], None]
@@ -269,6 +271,28 @@ def _second_pass(staging: Path, kind: str, keys: Keys, plan: Plan, recipe: dict[
                 for k, v in lengths[s].items()} for s in SPLITS}
 
 
+def shingle_sets(staging: Path, kind: str, dedup: dict[str, Any], rows: np.ndarray
+                 ) -> dict[int, np.ndarray]:
+    """Sorted shingle-hash sets of the given staging rows, read back from the staging file (only
+    candidate rows of near dedup and of the leakage check: a small share of the corpus)."""
+    wanted = np.unique(rows)
+    sets: dict[int, np.ndarray] = {}
+    lo = 0
+    with pa.memory_map(str(staging)) as source:
+        for batch in pa.ipc.open_stream(source):
+            hi = lo + batch.num_rows
+            here = wanted[(wanted >= lo) & (wanted < hi)]
+            if here.size:
+                table = pa.Table.from_batches([batch]).take(pa.array(here - lo))
+                hashes, owner = shingles(normalise_for_dedup(row_text(table, kind)),
+                                         dedup["ngram"])
+                cuts = np.searchsorted(owner, np.arange(1, here.size))
+                for row, part in zip(here, np.split(hashes, cuts), strict=True):
+                    sets[int(row)] = np.unique(part)
+            lo = hi
+    return sets
+
+
 def keys_file(tmp: Path) -> Path:
     return tmp / ".signatures.u32"
 
@@ -315,7 +339,7 @@ def run_pipeline(
         rows_before = {}
         kind, staging, keys = _first_pass(paths, recipe, tmp, run,
                                           _counting(progress, rows_before))
-        plan = make_plan(keys, recipe)
+        plan = make_plan(keys, recipe, partial(shingle_sets, staging, kind, recipe["dedup"]))
         lengths = _second_pass(staging, kind, keys, plan, recipe, tmp, run)
         report = build_report(name, version, kind, run, plan, lengths)
         manifest = {

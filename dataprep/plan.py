@@ -24,7 +24,8 @@ class Plan:
     leakage: dict[str, Any] = field(default_factory=dict)
 
 
-def make_plan(keys: Keys, recipe: dict[str, Any]) -> Plan:
+def make_plan(keys: Keys, recipe: dict[str, Any], load_sets) -> Plan:
+    """`load_sets(rows)` returns the sorted shingle-hash set of each requested row."""
     n = len(keys)
     dedup, split_opts = recipe["dedup"], recipe["split"]
     exact_dup_of = exact_duplicates(keys.exact) if dedup["exact"] else np.full(n, -1, np.int64)
@@ -33,7 +34,7 @@ def make_plan(keys: Keys, recipe: dict[str, Any]) -> Plan:
     kept = unique.copy()
     cluster = np.arange(n)
     if dedup["near"]:
-        near = near_duplicates(keys.sigs, unique, keys.chars, dedup["near_threshold"])
+        near = near_duplicates(keys.sigs, unique, keys.chars, dedup["near_threshold"], load_sets)
         kept &= near.dup_of == -1
         cluster = near.component
     stratify = split_opts["stratify_by"]
@@ -50,7 +51,7 @@ def make_plan(keys: Keys, recipe: dict[str, Any]) -> Plan:
     split[idx] = sub_split
     plan = Plan(exact_dup_of, near, kept, split, [names[c] for c in rare],
                 _exact_cluster_sizes(exact_dup_of))
-    plan.leakage = _leakage(keys, plan, dedup["near_threshold"])
+    plan.leakage = _leakage(keys, plan, dedup["near_threshold"], load_sets)
     return plan
 
 
@@ -63,8 +64,8 @@ def _exact_cluster_sizes(dup_of: np.ndarray) -> dict[int, int]:
     return {int(v): int(c) for v, c in zip(values, counts, strict=True)}
 
 
-def _leakage(keys: Keys, plan: Plan, threshold: float) -> dict[str, Any]:
-    checked, leaks = cross_split_pairs(keys.sigs, plan.kept, plan.split, threshold)
+def _leakage(keys: Keys, plan: Plan, threshold: float, load_sets) -> dict[str, Any]:
+    checked, leaks = cross_split_pairs(keys.sigs, plan.kept, plan.split, threshold, load_sets)
     ids = keys.sources
     return {"threshold": threshold, "pairs_checked": checked, "cross_split_pairs": int(len(leaks)),
             "ok": len(leaks) == 0,
