@@ -3,9 +3,7 @@
 Written by hand because `datasets.train_test_split(stratify_by_column=...)` cannot keep groups
 together, and every version has groups: rows of one near-duplicate cluster, and rows sharing
 `split.group_by` (a conversation or customer id), must land in one split. Units are connected
-components of "same cluster or same group"; each unit's stratum is its most common label. Within a
-stratum, multi-row units are placed largest first into the split furthest below its target, then
-single rows (most of the corpus) fill the remaining targets in one vectorised step.
+components of "same cluster or same group"; see `assign` for how they are placed.
 """
 
 from __future__ import annotations
@@ -47,46 +45,44 @@ def _largest_remainder(total: int, weights: np.ndarray) -> np.ndarray:
 def assign(labels: np.ndarray, unit: np.ndarray, ratios: list[float], seed: int,
            min_rows_per_label: int) -> tuple[np.ndarray, list[int]]:
     """Split code per row (0 train, 1 validation, 2 test) and the label codes too rare to
-    stratify (sent to train whole). `labels` holds label codes (-1 when unlabelled)."""
+    stratify (their units go to train whole). `labels` holds label codes (-1 = unlabelled).
+
+    Multi-row units, largest first (ties in seeded random order), go to the split whose per-label
+    targets they fill best (deficits relative to target, weighted by the unit's label counts);
+    single rows then fill each label's remaining targets exactly, in seeded random order.
+    """
     rng = np.random.default_rng(seed)
     n = len(labels)
-    split = np.zeros(n, dtype=np.int8)
     if n == 0:
-        return split, []
-    ratios_arr = np.asarray(ratios, dtype=np.float64)
+        return np.zeros(0, dtype=np.int8), []
+    ratio = np.asarray(ratios, dtype=np.float64)
     _, unit_id = np.unique(unit, return_inverse=True)
-    n_units = unit_id.max() + 1
-    sizes = np.bincount(unit_id, minlength=n_units)
-    stratum = _majority(unit_id, labels, n_units)
-    label_rows = {int(k): int(v) for k, v in zip(*np.unique(labels, return_counts=True),
-                                                    strict=True)}
-    rare = sorted(k for k, v in label_rows.items() if k >= 0 and v < min_rows_per_label)
+    _, label_id = np.unique(labels, return_inverse=True)
+    label_codes = np.unique(labels)
+    n_units, n_labels = unit_id.max() + 1, label_id.max() + 1
+    counts = np.zeros((n_units, n_labels), dtype=np.int64)
+    np.add.at(counts, (unit_id, label_id), 1)
+    per_label = counts.sum(axis=0)
+    rare = [int(c) for c, k in zip(label_codes, per_label, strict=True)
+            if c >= 0 and k < min_rows_per_label]
+    rare_cols = np.isin(label_codes, rare)
     unit_split = np.zeros(n_units, dtype=np.int8)
-    in_train = np.zeros(n_units, dtype=bool)  # units holding a rare label stay in train whole
-    in_train[unit_id[np.isin(labels, rare)]] = True
-    for s in np.unique(stratum):
-        members = np.flatnonzero((stratum == s) & ~in_train)
-        members = members[rng.permutation(len(members))]
-        target = ratios_arr * sizes[members].sum()
-        filled = np.zeros(3)
-        multi = members[sizes[members] > 1]
-        for u in multi[np.argsort(-sizes[multi], kind="stable")]:
-            choice = int(np.argmax(target - filled))
-            unit_split[u] = choice
-            filled[choice] += sizes[u]
-        single = members[sizes[members] == 1]
-        counts = _largest_remainder(len(single), target - filled)
-        unit_split[single] = np.repeat(np.arange(3, dtype=np.int8), counts)
-    split[:] = unit_split[unit_id]
-    return split, rare
-
-
-def _majority(unit_id: np.ndarray, labels: np.ndarray, n_units: int) -> np.ndarray:
-    """Each unit's most common label code (ties: the smallest code)."""
-    pairs, counts = np.unique(np.stack([unit_id, labels]), axis=1, return_counts=True)
-    order = np.lexsort((pairs[1], -counts, pairs[0]))
-    pairs = pairs[:, order]
-    first = np.concatenate([[True], pairs[0][1:] != pairs[0][:-1]])
-    out = np.full(n_units, -1, dtype=np.int64)
-    out[pairs[0][first]] = pairs[1][first]
-    return out
+    in_train = counts[:, rare_cols].sum(axis=1) > 0
+    open_units = np.flatnonzero(~in_train)
+    target = ratio[:, None] * counts[open_units].sum(axis=0)[None, :]
+    filled = np.zeros_like(target)
+    sizes = counts.sum(axis=1)
+    shuffled = open_units[rng.permutation(open_units.size)]
+    multi = shuffled[sizes[shuffled] > 1]
+    for u in multi[np.argsort(-sizes[multi], kind="stable")]:
+        gain = ((target - filled) / np.maximum(target, 1)) @ counts[u]
+        choice = int(np.argmax(gain))
+        unit_split[u] = choice
+        filled[choice] += counts[u]
+    single = shuffled[sizes[shuffled] == 1]
+    single_label = counts[single].argmax(axis=1)
+    for col in range(n_labels):
+        rows = single[single_label == col]
+        quota = _largest_remainder(rows.size, target[:, col] - filled[:, col])
+        unit_split[rows] = np.repeat(np.arange(3, dtype=np.int8), quota)
+    return unit_split[unit_id], rare
