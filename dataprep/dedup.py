@@ -70,8 +70,9 @@ LEAK_CHECK_MARGIN = 0.25
 
 
 def near_duplicates(sigs, eligible: np.ndarray, lengths: np.ndarray, threshold: float,
-                    load_sets: ShingleSets) -> NearDedup:
-    """Near-duplicate decisions among `eligible` rows (exact copies are already out)."""
+                    load_sets: ShingleSets, extra_pairs: np.ndarray | None = None) -> NearDedup:
+    """Near-duplicate decisions among `eligible` rows (exact copies are already out).
+    `extra_pairs` are candidates found elsewhere (by the leakage check) to verify as well."""
     n, num_perm = sigs.shape
     idx = np.flatnonzero(eligible)
     bands, rows = lsh_params(max(threshold - CANDIDATE_MARGIN, 0.3), num_perm, 0.9)
@@ -79,6 +80,8 @@ def near_duplicates(sigs, eligible: np.ndarray, lengths: np.ndarray, threshold: 
     if idx.size > 1:
         local = candidate_pairs(band_keys(np.asarray(sigs[idx]), bands, rows))
         pairs = idx[local] if local.size else pairs
+    if extra_pairs is not None and len(extra_pairs):
+        pairs = np.unique(np.concatenate([pairs, np.sort(extra_pairs, axis=1)]), axis=0)
     sets = load_sets(np.unique(pairs))
     sims = jaccard(sets, pairs)
     good = pairs[sims >= threshold]

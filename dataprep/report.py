@@ -123,7 +123,8 @@ def build_report(name: str, version: str, kind: str, run: RunCounts, plan=None,
                                              for s in SPLITS}),
         "dedup": _dedup_report(plan),
         "leakage": plan.leakage if plan else {"threshold": 0, "pairs_checked": 0,
-                                              "cross_split_pairs": 0, "ok": True, "examples": []},
+                                              "cross_split_pairs": 0, "ok": True,
+                                              "missed_by_lsh_and_merged": 0, "examples": []},
         "rare_labels": plan.rare_labels if plan else [],
     }
     errors = list(validator("report").iter_errors(report))
