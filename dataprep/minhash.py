@@ -13,6 +13,7 @@ The LSH band/row split comes from `datasketch.MinHashLSH` for the threshold, as 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -67,13 +68,40 @@ def string_hashes(values: pa.Array, base: int = BASES[0]) -> np.ndarray:
         return _splitmix(sums)
 
 
-def shingles(texts: pa.Array, ngram: int = 5) -> tuple[np.ndarray, np.ndarray]:
+@dataclass
+class Words:
+    """Word hashes of a batch of texts: what shingles and exact keys are both built from."""
+
+    hashes: np.ndarray  # uint64 per word, in text order
+    row: np.ndarray     # the row of each word (non-decreasing)
+    counts: np.ndarray  # words per row
+
+
+def words_of(texts: pa.Array) -> Words:
+    words = pc.utf8_split_whitespace(texts)
+    return Words(string_hashes(words.flatten()), pc.list_parent_indices(words).to_numpy(),
+                 pc.list_value_length(words).to_numpy(zero_copy_only=False).astype(np.int64))
+
+
+def sequence_hashes(words: Words, base: int = BASES[0]) -> np.ndarray:
+    """A 64-bit hash of each row's word sequence (whitespace-insensitive exact key)."""
+    n = len(words.counts)
+    out = np.zeros(n, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        if words.hashes.size:
+            starts = np.concatenate([[0], np.cumsum(words.counts)[:-1]])
+            local = np.arange(words.hashes.size) - starts[words.row]
+            powers = _powers(base, 1 << max(int(words.counts.max()) - 1, 0).bit_length())
+            nonempty = words.counts > 0
+            out[nonempty] = np.add.reduceat(words.hashes * powers[local], starts[nonempty])
+        return _splitmix(out + words.counts.astype(np.uint64) * _SHINGLE_MUL)
+
+
+def shingles(texts: pa.Array | Words, ngram: int = 5) -> tuple[np.ndarray, np.ndarray]:
     """Hashes of word n-gram shingles and the row each belongs to (non-decreasing). A text
     shorter than n words is one shingle of all its words; an empty text has none."""
-    words = pc.utf8_split_whitespace(texts)
-    word_hash = string_hashes(words.flatten())
-    word_row = pc.list_parent_indices(words).to_numpy()
-    counts = pc.list_value_length(words).to_numpy(zero_copy_only=False).astype(np.int64)
+    w = texts if isinstance(texts, Words) else words_of(texts)
+    word_hash, word_row, counts = w.hashes, w.row, w.counts
     out_h, out_r = [], []
     with np.errstate(over="ignore"):
         if word_hash.size >= ngram:
@@ -127,10 +155,12 @@ def signatures_from_shingles(hashes: np.ndarray, rows: np.ndarray, n_rows: int,
     return np.ascontiguousarray(out.T)
 
 
-def signatures(texts: pa.Array, num_perm: int = 128, ngram: int = 5, seed: int = 1) -> np.ndarray:
-    """MinHash signatures of a batch of (already normalised) texts."""
+def signatures(texts: pa.Array | Words, num_perm: int = 128, ngram: int = 5, seed: int = 1
+               ) -> np.ndarray:
+    """MinHash signatures of a batch of (already normalised) texts, or of their words."""
     hashes, rows = shingles(texts, ngram)
-    return signatures_from_shingles(hashes, rows, len(texts), num_perm, seed)
+    n = len(texts.counts) if isinstance(texts, Words) else len(texts)
+    return signatures_from_shingles(hashes, rows, n, num_perm, seed)
 
 
 @lru_cache(maxsize=32)

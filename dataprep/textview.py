@@ -23,8 +23,6 @@ def row_text(table: pa.Table, kind: str) -> pa.Array:
 
 
 def normalise_for_dedup(texts: pa.Array) -> pa.Array:
-    """Case, punctuation and whitespace folded, so trivially different copies compare equal."""
-    texts = pc.utf8_lower(texts)
-    texts = pc.replace_substring_regex(texts, r"[^\p{L}\p{N}\s]+", "")
-    texts = pc.replace_substring_regex(texts, r"\s+", " ")
-    return pc.utf8_trim_whitespace(texts)
+    """Case and punctuation folded; whitespace is folded by splitting into words afterwards
+    (dedup hashes word sequences), so trivially different copies compare equal."""
+    return pc.replace_substring_regex(pc.utf8_lower(texts), r"[^\p{L}\p{N}\s]+", "")
