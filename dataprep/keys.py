@@ -16,9 +16,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .minhash import BASES, sequence_hashes, signatures, words_of
-from .textview import normalise_for_dedup
-
 
 class Codes:
     """Stable integer codes for the distinct values of a column, assigned as they appear."""
@@ -61,25 +58,26 @@ class KeyCollector:
     def __init__(self, tmp: Path, dedup: dict[str, Any]) -> None:
         self.sig_path = tmp / ".signatures.u32"
         self.sig_file = self.sig_path.open("wb")
-        self.num_perm, self.ngram = dedup["num_perm"], dedup["ngram"]
+        self.num_perm = dedup["num_perm"]
         self.parts: dict[str, list] = {k: [] for k in ("ids", "sources", "exact", "chars",
                                                         "labels", "groups", "langs")}
         self.label_codes, self.group_codes, self.lang_codes = Codes(), Codes(), Codes()
 
-    def add(self, table: pa.Table, texts: pa.Array) -> None:
-        words = words_of(normalise_for_dedup(texts))
+    def add(self, table: pa.Table, exact: np.ndarray, sigs: np.ndarray, chars: np.ndarray
+            ) -> None:
+        """Append one batch: its kept rows and the keys the batch work computed for them."""
         p = self.parts
         p["ids"].append(table.column("id").combine_chunks())
         p["sources"].append(table.column("source").combine_chunks())
-        p["exact"].append(np.stack([sequence_hashes(words, b) for b in BASES], axis=1))
-        p["chars"].append(pc.utf8_length(texts).to_numpy(zero_copy_only=False).astype(np.int64))
+        p["exact"].append(exact)
+        p["chars"].append(chars)
         if "label" in table.column_names:
             p["labels"].append(self.label_codes.encode(table.column("label").combine_chunks()))
         else:
             p["labels"].append(np.full(table.num_rows, -1, dtype=np.int64))
         p["groups"].append(self.group_codes.encode(table.column("group").combine_chunks()))
         p["langs"].append(self.lang_codes.encode(table.column("lang").combine_chunks()))
-        signatures(words, self.num_perm, self.ngram).tofile(self.sig_file)
+        np.ascontiguousarray(sigs, dtype=np.uint32).tofile(self.sig_file)
 
     def finish(self) -> Keys:
         self.sig_file.close()

@@ -9,10 +9,12 @@ when dedup arrives), pass two streams the staging file into the splits.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,13 +29,11 @@ import pyarrow.compute as pc
 from datasets import Dataset, DatasetDict
 
 from . import SCHEMA_VERSION, __version__
-from .clean import clean_table, empty_after_clean
+from .batchwork import process_batch, removed_records
 from .errors import DataprepError
-from .filters import filter_reasons
 from .format import format_table
 from .ingest import RawRow, check_inputs, detect_format, file_sha256, read_batches
 from .keys import KeyCollector, Keys
-from .langid import detect_languages
 from .minhash import shingles
 from .plan import Plan, make_plan
 from .recipe import load_recipe
@@ -45,6 +45,8 @@ from .validate import Mapping, Reject, detect_kind, record_schema, require_kind,
 
 Progress = Callable[[str, int], None]
 KIND_SAMPLE_ROWS = 200
+#: Inputs smaller than this run in-process: starting worker processes costs about a second.
+PARALLEL_MIN_BYTES = 8 << 20
 
 
 @dataclass
@@ -88,10 +90,9 @@ def _kind_and_batches(
     return kind, replay()
 
 
-def validated_batches(
-    paths: list[Path], recipe: dict[str, Any], progress: Progress | None = None
-) -> Iterator[tuple[str, str, pa.Table, list[Reject], int]]:
-    """Yield (kind, source, valid table, rejects, rows read) per batch over all inputs."""
+def raw_batches(paths: list[Path], recipe: dict[str, Any], progress: Progress | None = None
+                ) -> Iterator[tuple[str, str, list[RawRow]]]:
+    """Yield (kind, source, raw rows) per batch over all inputs; one version has one kind."""
     run_kind: str | None = None
     for path in paths:
         source = _source_label(path)
@@ -102,12 +103,39 @@ def validated_batches(
                 "has one kind, so run them separately or set 'kind' and 'fields' in the recipe"
             )
         run_kind = run_kind or kind
-        mapping = Mapping.for_kind(kind or "classification", recipe)
         for batch in batches:
-            table, rejects = validate_rows(batch, source, mapping)
             if progress:
                 progress(source, len(batch))
-            yield kind or "classification", source, table, rejects, len(batch)
+            yield kind or "classification", source, batch
+
+
+def workers_for(paths: list[Path], workers: int | None) -> int:
+    """Worker processes for the first pass: `workers`, else $DATAPREP_WORKERS, else one per core
+    for inputs big enough to repay starting them (a few MB), else none (in-process)."""
+    if workers is None:
+        workers = int(os.environ.get("DATAPREP_WORKERS", "0")) or None
+    if workers is None:
+        big = sum(p.stat().st_size for p in paths) > PARALLEL_MIN_BYTES
+        workers = (os.cpu_count() or 1) if big else 1
+    return max(1, workers)
+
+
+def ordered_map(fn, items: Iterator[tuple], workers: int) -> Iterator[Any]:
+    """fn(*item) for each item, in input order, at most 2 x workers batches in flight (so memory
+    stays flat; `Executor.map` would read the whole input ahead)."""
+    if workers <= 1:
+        for item in items:
+            yield fn(*item)
+        return
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        pending: deque = deque()
+        for item in items:
+            pending.append(pool.submit(fn, *item))
+            if len(pending) >= 2 * workers:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
 
 
 def _jsonl(fh, record: dict[str, Any]) -> None:
@@ -122,55 +150,37 @@ def label_counts(table: pa.Table) -> dict[str, int]:
     return dict(zip(values.tolist(), counts.tolist(), strict=True))
 
 
-def _filter_stages(table: pa.Table, kind: str, recipe: dict[str, Any], run: RunCounts, removed
-                   ) -> tuple[pa.Table, pa.Array]:
-    """Language ID then quality filters on one batch; returns kept rows and their texts."""
-    texts = row_text(table, kind)
-    langs = detect_languages(texts, recipe["language_backend"])
-    table = table.append_column("lang", pa.array(langs, pa.string()))
-    run.languages.update(langs.tolist())
-    allowed = recipe["languages"]
-    if allowed:
-        reasons = np.where(np.isin(langs, allowed), None,
-                           np.char.add("language:", langs.astype(str)))
-        keep = _drop(table, pa.array(reasons, pa.string()), "language", run, removed)
-        table, texts = table.filter(keep), texts.filter(keep)
-    reasons, _ = filter_reasons(texts, recipe["filters"])
-    keep = _drop(table, reasons, "filter", run, removed)
-    return table.filter(keep), texts.filter(keep)
-
-
-def _first_pass(paths, recipe, tmp: Path, run: RunCounts, progress
+def _first_pass(paths, recipe, tmp: Path, run: RunCounts, progress, workers: int
                 ) -> tuple[str, Path, Keys]:
-    """Validate, clean, identify language and filter every input; stream kept rows to a staging
-    Arrow file and collect the per-row keys dedup and split decide on."""
+    """Validate, clean, identify language and filter every input (batches in worker processes);
+    write rejects and removals, stream kept rows to a staging Arrow file and collect the per-row
+    keys dedup and split decide on."""
     staging = tmp / ".staging.arrow"
     collector = KeyCollector(tmp, recipe["dedup"])
     writer = None
     kind = recipe["kind"] or None
+    items = ((k, source, rows, recipe) for k, source, rows in raw_batches(paths, recipe, progress))
     with (
         open(tmp / "rejected.jsonl", "w", encoding="utf-8") as rejected,
         open(tmp / "removed.jsonl", "w", encoding="utf-8") as removed,
     ):
-        for batch_kind, _source, table, rejects, n in validated_batches(paths, recipe, progress):
-            run.input += n
-            for r in rejects:
+        for out in ordered_map(process_batch, items, workers):
+            run.input += out.rows_read
+            for r in out.rejects:
                 run.rejected[r.reason] += 1
                 _jsonl(rejected, r.as_dict())
                 run.add_example(run.examples_rejected, r.reason, r.as_dict())
-            if table.num_rows == 0:
+            _record_removed(out.removed, run, removed)
+            run.cleaned.update(out.cleaned)
+            run.pii.update(out.pii)
+            run.languages.update(out.languages)
+            if out.table is None:
                 continue
-            kind = batch_kind
-            table, changed, pii = clean_table(table, kind, recipe["clean"])
-            run.cleaned.update(changed)
-            run.pii.update(pii)
-            table = table.filter(_drop(table, empty_after_clean(table, kind), "clean", run,
-                                       removed))
-            table, texts = _filter_stages(table, kind, recipe, run, removed)
+            kind = out.kind
             if writer is None:
-                writer = pa.ipc.new_stream(pa.OSFile(str(staging), "wb"), table.schema)
-            writer.write_table(table)
-            collector.add(table, texts)
+                writer = pa.ipc.new_stream(pa.OSFile(str(staging), "wb"), out.table.schema)
+            writer.write_table(out.table)
+            collector.add(out.table, out.exact, out.sigs, out.chars)
     if writer is None:
         if kind is None:
             raise DataprepError(
@@ -183,24 +193,14 @@ def _first_pass(paths, recipe, tmp: Path, run: RunCounts, progress
     return kind, staging, collector.finish()
 
 
-def _drop(table: pa.Table, reasons: pa.Array, stage: str, run: RunCounts, removed,
-          extra: dict[str, list] | None = None, counter: Counter | None = None) -> pa.Array:
-    """Record rows that have a reason in removed.jsonl and a counter (default: filtered by
-    reason); returns the keep mask. `extra` adds per-row fields (duplicate_of, similarity)."""
+def _record_removed(records: list[dict], run: RunCounts, removed, counter: Counter | None = None
+                    ) -> None:
+    """Append removal records to removed.jsonl and count them (default: filtered by reason)."""
     counter = run.filtered if counter is None else counter
-    dropped = pc.is_valid(reasons)
-    if not pc.any(dropped).as_py():
-        return pc.invert(dropped)
-    gone = table.filter(dropped).select(["id", "source"]).to_pylist()
-    gone_reasons = pc.filter(reasons, dropped).to_pylist()
-    for i, (row, reason) in enumerate(zip(gone, gone_reasons, strict=True)):
-        record = {**row, "stage": stage, "reason": reason}
-        for key, values in (extra or {}).items():
-            record[key] = values[i]
-        counter[reason] += 1
+    for record in records:
+        counter[record["reason"]] += 1
         _jsonl(removed, record)
-        run.add_example(run.examples_removed, reason, record)
-    return pc.invert(dropped)
+        run.add_example(run.examples_removed, record["reason"], record)
 
 
 def _duplicate_reasons(plan: Plan, keys: Keys, lo: int, hi: int
@@ -237,7 +237,8 @@ def _second_pass(staging: Path, kind: str, keys: Keys, plan: Plan, recipe: dict[
             hi = lo + table.num_rows
             reasons, extra = _duplicate_reasons(plan, keys, lo, hi)
             found: Counter = Counter()
-            keep = _drop(table, reasons, "dedup", run, removed, extra, counter=found)
+            keep, records = removed_records(table, reasons, "dedup", extra)
+            _record_removed(records, run, removed, counter=found)
             for reason, count in found.items():
                 run.duplicates[reason.removeprefix("duplicate:")] += count
             split = plan.split[lo:hi][keep.to_numpy(zero_copy_only=False)]
@@ -315,6 +316,7 @@ def run_pipeline(
     recipe_path: str | Path | None = None,
     store: str | Path | None = None,
     progress: Progress | None = None,
+    workers: int | None = None,
 ) -> RunResult:
     """Make (or find) the version of `name` built from `inputs` with the recipe."""
     check_name(name)
@@ -338,7 +340,8 @@ def run_pipeline(
         run = RunCounts()
         rows_before = {}
         kind, staging, keys = _first_pass(paths, recipe, tmp, run,
-                                          _counting(progress, rows_before))
+                                          _counting(progress, rows_before),
+                                          workers_for(paths, workers))
         plan = make_plan(keys, recipe, partial(shingle_sets, staging, kind, recipe["dedup"]))
         lengths = _second_pass(staging, kind, keys, plan, recipe, tmp, run)
         report = build_report(name, version, kind, run, plan, lengths)
@@ -379,17 +382,16 @@ def _counting(progress: Progress | None, rows: dict[str, int]) -> Progress:
     return tick
 
 
-def validate_only(
-    inputs: list[str | Path], recipe_path: str | Path | None = None, examples: int = 3
-) -> tuple[int, Counter, dict[str, list[Reject]]]:
+def validate_only(inputs: list[str | Path], recipe_path: str | Path | None = None,
+                  examples: int = 3) -> tuple[int, Counter, dict[str, list[Reject]]]:
     """Read and check inputs without writing anything: rows read, rejects by reason, and the
     first few rejects of each reason (memory stays flat however many rows are bad)."""
     paths = check_inputs(inputs)
     recipe = load_recipe(recipe_path)
     total, by_reason, first = 0, Counter(), {}
-    for _kind, _source, _table, batch_rejects, n in validated_batches(paths, recipe):
-        total += n
-        for reject in batch_rejects:
+    for kind, source, rows in raw_batches(paths, recipe):
+        total += len(rows)
+        for reject in validate_rows(rows, source, Mapping.for_kind(kind, recipe))[1]:
             by_reason[reject.reason] += 1
             if by_reason[reject.reason] <= examples:
                 first.setdefault(reject.reason, []).append(reject)

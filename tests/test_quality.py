@@ -253,3 +253,13 @@ def test_report_json_has_the_quality_sections(corpus_run):
     assert report["dedup"]["verified_pairs"] <= report["dedup"]["candidate_pairs"]
     assert sum(np.sum(v) for v in report["lengths"]["histograms"]["words"]["counts"].values()) \
         == sum(report["counts"]["output"].values())
+
+
+def test_worker_processes_give_the_same_version(corpus, tmp_path):
+    path, _, _ = corpus
+    one = run_pipeline([path], "w", store=tmp_path / "one", workers=1)
+    two = run_pipeline([path], "w", store=tmp_path / "two", workers=2)
+    assert one.version == two.version
+    assert all_rows(one.path) == all_rows(two.path)
+    for name in ("removed.jsonl", "rejected.jsonl"):
+        assert (one.path / name).read_text() == (two.path / name).read_text()

@@ -1,0 +1,186 @@
+"""Throughput of dataprep's hot stages against named baselines, measured in one run.
+
+    python bench/dataprep_throughput.py [--rows 200000] [--rows-large 1000000] [--skip-large]
+
+1. MinHash signatures (128 permutations, word 5-gram shingles): dataprep's batch implementation
+   (from raw text, tokenisation included) against datasketch.MinHash(num_perm=128).update_batch
+   per document on the same shingles (prepared in advance, its best case); and the agreement of
+   the two estimates of Jaccard on planted near-duplicate pairs.
+2. Language ID: the default backend (fastText lid.176, one batched call) against langdetect on
+   the same sentences, and the accuracy of both on the labelled set in bench/langid_sentences.py.
+3. End to end `dataprep run` on a generated corpus (~100 words a row, 5% other languages, planted
+   duplicates): rows per second at --rows, and peak memory (max RSS) at --rows and --rows-large.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "fixtures"))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import synthetic  # noqa: E402
+from langid_sentences import SENTENCES  # noqa: E402
+
+from dataprep.langid import detect_languages  # noqa: E402
+from dataprep.minhash import signatures  # noqa: E402
+from dataprep.textview import normalise_for_dedup  # noqa: E402
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text()
+                .splitlines() if line.startswith("model name")), platform.processor())
+    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}"
+
+
+def word_shingles(text: str, n: int = 5) -> list[bytes]:
+    words = text.split()
+    if len(words) < n:
+        return [" ".join(words).encode()]
+    return [" ".join(words[i:i + n]).encode() for i in range(len(words) - n + 1)]
+
+
+def bench_minhash(docs: int = 3000) -> None:
+    from datasketch import MinHash
+
+    rows = list(synthetic.generate_rows(docs, seed=11, near_dup_fraction=0.25,
+                                        exact_dup_fraction=0.0, foreign_fraction=0.0))
+    texts = pa.array([r["text"] for r in rows])
+    norm = normalise_for_dedup(texts)
+    shingles = [word_shingles(t) for t in norm.to_pylist()]
+
+    start = time.perf_counter()
+    theirs = []
+    for sh in shingles:
+        m = MinHash(num_perm=128)
+        m.update_batch(sh)
+        theirs.append(m)
+    t_theirs = time.perf_counter() - start
+
+    signatures(texts[:10])  # warm caches
+    start = time.perf_counter()
+    ours = signatures(normalise_for_dedup(texts))
+    t_ours = time.perf_counter() - start
+
+    index = {r["id"]: i for i, r in enumerate(rows)}
+    pairs = [(index[r["planted"]["of"]], i) for i, r in enumerate(rows)
+             if r["planted"] and r["planted"]["kind"] == "near"]
+    est_ours = np.array([(ours[a] == ours[b]).mean() for a, b in pairs])
+    est_theirs = np.array([theirs[a].jaccard(theirs[b]) for a, b in pairs])
+    true = np.array([len(set(shingles[a]) & set(shingles[b])) / len(set(shingles[a]) |
+                                                                      set(shingles[b]))
+                     for a, b in pairs])
+    diff = np.abs(est_ours - est_theirs)
+    print(f"\n## MinHash signatures ({docs} docs, ~100 words, 128 permutations)")
+    print(f"datasketch update_batch per doc : {t_theirs / docs * 1e6:8.1f} us/doc")
+    print(f"dataprep batch (from text)      : {t_ours / docs * 1e6:8.1f} us/doc")
+    print(f"speed-up                        : {t_theirs / t_ours:8.1f}x  (target >= 10x)")
+    print(f"planted near pairs              : {len(pairs)} (true Jaccard "
+          f"{true.min():.2f}-{true.max():.2f})")
+    print(f"|ours - datasketch| estimate    : mean {diff.mean():.3f}, "
+          f"share within 0.05 {np.mean(diff <= 0.05):.2f}, max {diff.max():.3f}")
+    print(f"mean estimate ours / datasketch / true: {est_ours.mean():.3f} / "
+          f"{est_theirs.mean():.3f} / {true.mean():.3f}")
+    print(f"mean |estimate - true|          : ours {np.abs(est_ours - true).mean():.3f}, "
+          f"datasketch {np.abs(est_theirs - true).mean():.3f}")
+
+
+def bench_langid(repeat: int = 12) -> None:
+    gold = np.array([lang for lang, _ in SENTENCES])
+    texts = pa.array([s for _, s in SENTENCES])
+    acc_ft = float((detect_languages(texts, "fasttext") == gold).mean())
+    acc_ld = float((detect_languages(texts, "langdetect") == gold).mean())
+    many = pa.concat_arrays([texts] * repeat)
+    detect_languages(texts[:5], "fasttext")
+    start = time.perf_counter()
+    detect_languages(many, "fasttext")
+    t_ft = time.perf_counter() - start
+    start = time.perf_counter()
+    detect_languages(texts, "langdetect")
+    t_ld = (time.perf_counter() - start) * repeat
+    n = len(many)
+    print(f"\n## Language ID ({len(SENTENCES)} labelled sentences, "
+          f"{len(set(gold))} languages; timed on {n})")
+    print(f"langdetect                      : {n / t_ld:10.0f} sentences/s, "
+          f"accuracy {acc_ld:.3f}")
+    print(f"fastText lid.176 (default)      : {n / t_ft:10.0f} sentences/s, "
+          f"accuracy {acc_ft:.3f}")
+    print(f"speed-up                        : {t_ld / t_ft:8.1f}x  (target >= 50x, "
+          "at least as accurate)")
+
+
+def run_end_to_end(rows: int, workdir: Path) -> tuple[float, float, dict]:
+    """Generate `rows` rows, run `dataprep run` in a child process; (seconds, peak MiB, counts)."""
+    data = workdir / f"corpus-{rows}.jsonl"
+    if not data.exists():
+        synthetic.write_jsonl(data, rows, seed=5)
+    store = workdir / f"store-{rows}"
+    cmd = [sys.executable, "-c", "import resource, sys; from dataprep.cli import main; "
+           "sys.argv = ['dataprep'] + sys.argv[1:]; main()",
+           "run", str(data), "--name", "bench", "--store", str(store), "-q"]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd + [], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    seconds = time.perf_counter() - start
+    if proc.returncode:
+        raise SystemExit(proc.stderr)
+    peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    version = proc.stdout.strip().splitlines()[-1]
+    report = json.loads((store / "bench" / version / "report.json").read_text())
+    return seconds, peak_mib, report["counts"]
+
+
+def bench_end_to_end(rows: int, rows_large: int | None) -> None:
+    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmp:
+        workdir = Path(tmp)
+        seconds, peak, counts = run_end_to_end(rows, workdir)
+        print(f"\n## End to end `dataprep run` (default recipe, {rows:,} rows of ~100 words)")
+        print(f"wall time                       : {seconds:8.1f} s (process start included)")
+        print(f"throughput                      : {rows / seconds:8.0f} rows/s  "
+              f"(target 25,000 rows/s: {rows / seconds / 25000:.2f}x of it)")
+        print(f"peak memory                     : {peak:8.0f} MiB")
+        print(f"rows out / exact / near dups    : {sum(counts['output'].values())} / "
+              f"{counts['duplicates']['exact']} / {counts['duplicates']['near']}")
+        if rows_large:
+            # RUSAGE_CHILDREN keeps the maximum over children: run the large case in a fresh
+            # interpreter so its peak is its own.
+            out = subprocess.run([sys.executable, __file__, "--only-end-to-end", "--rows",
+                                  str(rows_large), "--skip-large"], capture_output=True,
+                                 text=True)
+            large_peak = float(re.search(r"peak memory\s+:\s+(\d+)", out.stdout).group(1))
+            large_secs = float(re.search(r"wall time\s+:\s+([\d.]+)", out.stdout).group(1))
+            print(f"peak memory at {rows_large:,} rows   : {large_peak:8.0f} MiB "
+                  f"({large_peak / peak:.2f}x the {rows:,}-row peak; must stay under 5x) "
+                  f"in {large_secs:.0f} s = {rows_large / large_secs:.0f} rows/s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--rows-large", type=int, default=1_000_000)
+    parser.add_argument("--skip-large", action="store_true")
+    parser.add_argument("--only-end-to-end", action="store_true")
+    args = parser.parse_args()
+    if not args.only_end_to_end:
+        print(f"# dataprep throughput on {machine()}")
+        bench_minhash()
+        bench_langid()
+    bench_end_to_end(args.rows, None if args.skip_large else args.rows_large)
+
+
+if __name__ == "__main__":
+    main()
