@@ -136,7 +136,7 @@ def multipliers(num_perm: int, seed: int) -> np.ndarray:
 
 
 def signatures_from_shingles(hashes: np.ndarray, rows: np.ndarray, n_rows: int,
-                             num_perm: int = 128, seed: int = 1, chunk: int = 4) -> np.ndarray:
+                             num_perm: int = 128, seed: int = 1, chunk: int = 2) -> np.ndarray:
     """MinHash signatures (n_rows x num_perm, uint32) of shingles grouped by row (`rows`
     non-decreasing, as `shingles` returns them). Permutation k is h -> a_k * h mod 2**64 (a
     bijection for odd a_k; its high bits depend on every bit of h); the slot keeps the high 32
