@@ -181,15 +181,23 @@ def lsh_params(threshold: float, num_perm: int, recall_weight: float = 0.5) -> t
     return best
 
 
-def band_keys(sigs: np.ndarray, bands: int, rows: int) -> np.ndarray:
-    """One 64-bit key per (row, band): rows that share a key in any band are candidates."""
+def band_keys(sigs, bands: int, rows: int, idx: np.ndarray | None = None,
+              chunk: int = 65536) -> np.ndarray:
+    """One 32-bit key per (row, band) for the rows `idx` (default all): rows that share a key in
+    any band are candidates. Read from `sigs` (possibly memory-mapped) in chunks, never copied
+    whole; 32-bit keys halve memory, and their rare chance collisions only add candidates that
+    verification drops."""
+    idx = np.arange(sigs.shape[0]) if idx is None else idx
     mult = multipliers(rows, seed=7)
-    keys = np.zeros((sigs.shape[0], bands), dtype=np.uint64)
+    keys = np.zeros((idx.size, bands), dtype=np.uint32)
     with np.errstate(over="ignore"):
-        for band in range(bands):
-            block = sigs[:, band * rows:(band + 1) * rows].astype(np.uint64)
-            keys[:, band] = _splitmix((block * mult[None, :]).sum(axis=1, dtype=np.uint64)
-                                      + np.uint64(band))
+        for lo in range(0, idx.size, chunk):
+            block_rows = np.asarray(sigs[idx[lo:lo + chunk]])
+            for band in range(bands):
+                block = block_rows[:, band * rows:(band + 1) * rows].astype(np.uint64)
+                mixed = _splitmix((block * mult[None, :]).sum(axis=1, dtype=np.uint64)
+                                  + np.uint64(band))
+                keys[lo:lo + chunk, band] = (mixed >> np.uint64(32)).astype(np.uint32)
     return keys
 
 

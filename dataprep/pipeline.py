@@ -15,7 +15,6 @@ import shutil
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -26,7 +25,6 @@ import datasets
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from datasets import Dataset, DatasetDict
 
 from . import SCHEMA_VERSION, __version__
 from .batchwork import process_batch, removed_records
@@ -47,6 +45,7 @@ Progress = Callable[[str, int], None]
 KIND_SAMPLE_ROWS = 200
 #: Inputs smaller than this run in-process: starting worker processes costs about a second.
 PARALLEL_MIN_BYTES = 8 << 20
+SPLIT_DATA_FILE = "data-00000-of-00001.arrow"
 
 
 @dataclass
@@ -127,7 +126,9 @@ def ordered_map(fn, items: Iterator[tuple], workers: int) -> Iterator[Any]:
         for item in items:
             yield fn(*item)
         return
-    context = multiprocessing.get_context("forkserver")
+    # fork: workers inherit the loaded modules and the fastText model, and a caller's script
+    # needs no `if __name__ == "__main__"` guard (spawn and forkserver re-import it).
+    context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
         pending: deque = deque()
         for item in items:
@@ -221,17 +222,20 @@ def _duplicate_reasons(plan: Plan, keys: Keys, lo: int, hi: int
 
 
 def _second_pass(staging: Path, kind: str, keys: Keys, plan: Plan, recipe: dict[str, Any],
-                 tmp: Path, run: RunCounts) -> dict[str, dict[str, np.ndarray]]:
-    """Drop duplicates, route kept rows to their split, format, and save a DatasetDict (empty
-    splits are saved with one shard so they still load). Returns length arrays per split."""
-    split_files = {s: tmp / f".split-{s}.arrow" for s in SPLITS}
+                 tmp: Path, run: RunCounts, fingerprint: str) -> dict[str, dict[str, np.ndarray]]:
+    """Drop duplicates, route kept rows to their split, format, and write each split straight
+    into the layout `DatasetDict.save_to_disk` makes (one Arrow stream file a split, so an empty
+    split still loads). Returns length arrays per split."""
+    split_files = {s: tmp / s / SPLIT_DATA_FILE for s in SPLITS}
+    for path in split_files.values():
+        path.parent.mkdir()
     lengths = {s: {"chars": [], "words": []} for s in SPLITS}
     empty = format_table(record_schema(kind).append(pa.field("lang", pa.string())).empty_table(),
                          kind, recipe["format"], sorted(keys.label_names))
     writers = {s: pa.ipc.new_stream(str(split_files[s]), empty.schema) for s in SPLITS}
     lo = 0
     with open(tmp / "removed.jsonl", "a", encoding="utf-8") as removed, \
-            pa.memory_map(str(staging)) as source:
+            pa.OSFile(str(staging)) as source:
         for batch in pa.ipc.open_stream(source):
             table = pa.Table.from_batches([batch])
             hi = lo + table.num_rows
@@ -262,11 +266,10 @@ def _second_pass(staging: Path, kind: str, keys: Keys, plan: Plan, recipe: dict[
             lo = hi
     for writer in writers.values():
         writer.close()
-    splits = DatasetDict({s: Dataset.from_file(str(split_files[s])) for s in SPLITS})
-    with _quiet_datasets():
-        splits.save_to_disk(str(tmp), num_shards={s: 1 for s in SPLITS})
-    del splits
-    for path in [staging, keys_file(tmp), *split_files.values()]:
+    for split in SPLITS:
+        _write_split_metadata(tmp / split, split, empty.schema, fingerprint)
+    (tmp / "dataset_dict.json").write_text(json.dumps({"splits": list(SPLITS)}), encoding="utf-8")
+    for path in [staging, keys_file(tmp)]:
         path.unlink(missing_ok=True)
     return {s: {k: np.concatenate(v) if v else np.zeros(0, np.int64)
                 for k, v in lengths[s].items()} for s in SPLITS}
@@ -279,7 +282,7 @@ def shingle_sets(staging: Path, kind: str, dedup: dict[str, Any], rows: np.ndarr
     wanted = np.unique(rows)
     sets: dict[int, np.ndarray] = {}
     lo = 0
-    with pa.memory_map(str(staging)) as source:
+    with pa.OSFile(str(staging)) as source:
         for batch in pa.ipc.open_stream(source):
             hi = lo + batch.num_rows
             here = wanted[(wanted >= lo) & (wanted < hi)]
@@ -298,16 +301,18 @@ def keys_file(tmp: Path) -> Path:
     return tmp / ".signatures.u32"
 
 
-@contextmanager
-def _quiet_datasets() -> Iterator[None]:
-    """Hide `datasets`' per-split save bars (the run has its own progress display)."""
-    was_enabled = datasets.is_progress_bar_enabled()
-    datasets.disable_progress_bars()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            datasets.enable_progress_bars()
+def _write_split_metadata(split_dir: Path, split: str, schema: pa.Schema, fingerprint: str
+                          ) -> None:
+    """`dataset_info.json` and `state.json` as `Dataset.save_to_disk` writes them, for the Arrow
+    file written in place: saving through `datasets` would copy every split once more, reading it
+    through a memory map whose pages all count as the run's memory."""
+    info = datasets.DatasetInfo(features=datasets.Features.from_arrow_schema(schema))
+    info.write_to_directory(str(split_dir))
+    state = {"_data_files": [{"filename": SPLIT_DATA_FILE}],
+             "_fingerprint": f"{fingerprint}-{split}", "_format_columns": None,
+             "_format_kwargs": {}, "_format_type": None, "_output_all_columns": False,
+             "_split": split}
+    (split_dir / "state.json").write_text(json.dumps(state, indent=2), encoding="utf-8")
 
 
 def run_pipeline(
@@ -343,7 +348,7 @@ def run_pipeline(
                                           _counting(progress, rows_before),
                                           workers_for(paths, workers))
         plan = make_plan(keys, recipe, partial(shingle_sets, staging, kind, recipe["dedup"]))
-        lengths = _second_pass(staging, kind, keys, plan, recipe, tmp, run)
+        lengths = _second_pass(staging, kind, keys, plan, recipe, tmp, run, version)
         report = build_report(name, version, kind, run, plan, lengths)
         manifest = {
             "name": name,
