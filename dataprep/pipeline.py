@@ -1,9 +1,10 @@
-"""The run: stream every input through validate -> clean -> filter, then format into a version.
+"""The run: validate -> clean -> language -> filters -> dedup -> split -> format -> version.
 
 Stages are functions over Arrow tables; this module is the only place that writes files and
-counts rows, so the accounting is uniform. Two passes keep memory flat: pass one streams kept rows
-to a staging Arrow file while collecting compact per-row keys (labels now; hashes and signatures
-when dedup arrives), pass two streams the staging file into the splits.
+counts rows, so the accounting is uniform. Two passes keep memory flat: pass one (in worker
+processes, `batchwork`) streams kept rows to a staging Arrow file while collecting compact per-row
+keys (`keys`); dedup and split are decided on the keys alone (`plan`); pass two streams the
+staging file into the splits, dropping duplicates and formatting.
 """
 
 from __future__ import annotations
