@@ -16,6 +16,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+#: Where the collector appends signatures, inside the version's temporary directory.
+SIGNATURES_FILE = ".signatures.u32"
+
 
 class Codes:
     """Stable integer codes for the distinct values of a column, assigned as they appear."""
@@ -56,7 +59,7 @@ class KeyCollector:
     """Accumulates Keys batch by batch."""
 
     def __init__(self, tmp: Path, dedup: dict[str, Any]) -> None:
-        self.sig_path = tmp / ".signatures.u32"
+        self.sig_path = tmp / SIGNATURES_FILE
         self.sig_file = self.sig_path.open("wb")
         self.num_perm = dedup["num_perm"]
         self.parts: dict[str, list] = {k: [] for k in ("ids", "sources", "exact", "chars",

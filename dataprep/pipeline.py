@@ -32,7 +32,7 @@ from .batchwork import process_batch, removed_records
 from .errors import DataprepError
 from .format import format_table
 from .ingest import RawRow, check_inputs, detect_format, file_sha256, read_batches
-from .keys import KeyCollector, Keys
+from .keys import SIGNATURES_FILE, KeyCollector, Keys
 from .minhash import shingles
 from .plan import Plan, make_plan
 from .recipe import load_recipe
@@ -140,6 +140,11 @@ def ordered_map(fn, items: Iterator[tuple], workers: int) -> Iterator[Any]:
             yield pending.popleft().result()
 
 
+def staged_schema(kind: str) -> pa.Schema:
+    """Rows in the staging file: the validated record plus the `lang` the first pass adds."""
+    return record_schema(kind).append(pa.field("lang", pa.string()))
+
+
 def _jsonl(fh, record: dict[str, Any]) -> None:
     fh.write(json.dumps(record, ensure_ascii=False) + "\n")
 
@@ -189,8 +194,7 @@ def _first_pass(paths, recipe, tmp: Path, run: RunCounts, progress, workers: int
                 "no input row could be parsed, so the record kind is unknown; "
                 "see rejected rows with `dataprep validate`"
             )
-        schema = record_schema(kind).append(pa.field("lang", pa.string()))
-        writer = pa.ipc.new_stream(pa.OSFile(str(staging), "wb"), schema)
+        writer = pa.ipc.new_stream(pa.OSFile(str(staging), "wb"), staged_schema(kind))
     writer.close()
     return kind, staging, collector.finish()
 
@@ -231,8 +235,8 @@ def _second_pass(staging: Path, kind: str, keys: Keys, plan: Plan, recipe: dict[
     for path in split_files.values():
         path.parent.mkdir()
     lengths = {s: {"chars": [], "words": []} for s in SPLITS}
-    empty = format_table(record_schema(kind).append(pa.field("lang", pa.string())).empty_table(),
-                         kind, recipe["format"], sorted(keys.label_names))
+    labels = sorted(keys.label_names)
+    empty = format_table(staged_schema(kind).empty_table(), kind, recipe["format"], labels)
     writers = {s: pa.ipc.new_stream(str(split_files[s]), empty.schema) for s in SPLITS}
     lo = 0
     with open(tmp / "removed.jsonl", "a", encoding="utf-8") as removed, \
@@ -249,7 +253,7 @@ def _second_pass(staging: Path, kind: str, keys: Keys, plan: Plan, recipe: dict[
             split = plan.split[lo:hi][keep.to_numpy(zero_copy_only=False)]
             staged = table.filter(keep)
             texts = row_text(staged, kind)
-            table = format_table(staged, kind, recipe["format"], sorted(keys.label_names))
+            table = format_table(staged, kind, recipe["format"], labels)
             for code, name in enumerate(SPLITS):
                 mask = pa.array(split == code)
                 part = table.filter(mask)
@@ -270,7 +274,7 @@ def _second_pass(staging: Path, kind: str, keys: Keys, plan: Plan, recipe: dict[
     for split in SPLITS:
         _write_split_metadata(tmp / split, split, empty.schema, fingerprint)
     (tmp / "dataset_dict.json").write_text(json.dumps({"splits": list(SPLITS)}), encoding="utf-8")
-    for path in [staging, keys_file(tmp)]:
+    for path in [staging, tmp / SIGNATURES_FILE]:
         path.unlink(missing_ok=True)
     return {s: {k: np.concatenate(v) if v else np.zeros(0, np.int64)
                 for k, v in lengths[s].items()} for s in SPLITS}
@@ -296,10 +300,6 @@ def shingle_sets(staging: Path, kind: str, dedup: dict[str, Any], rows: np.ndarr
                     sets[int(row)] = np.unique(part)
             lo = hi
     return sets
-
-
-def keys_file(tmp: Path) -> Path:
-    return tmp / ".signatures.u32"
 
 
 def _write_split_metadata(split_dir: Path, split: str, schema: pa.Schema, fingerprint: str
