@@ -64,12 +64,29 @@ def run(
                 tasks[source] = bar.add_task(source, total=None)
             bar.advance(tasks[source], n)
 
-        result = run_pipeline(inputs, name, recipe, store, progress=tick)
+        result = run_pipeline(inputs, name, recipe, store, progress=tick,
+                              augment_progress=lambda who, n: tick(f"augment {who}", n))
     if not quiet:
         print_report(result.report, _stdout())
         state = "written" if result.created else "already in the store, nothing rewritten"
         print(f"{result.name}@{result.version} {state}: {result.path}")
     print(result.version)
+
+
+@app.command()
+def setup(
+    what: Annotated[str, typer.Argument(help="What to set up: wordnet.")],
+    target: Annotated[Path | None, typer.Option(
+        "--dir", help="NLTK data dir (default: $DATAPREP_NLTK_DATA or "
+        "~/.cache/dataprep/nltk_data).")] = None,
+) -> None:
+    """Set up offline resources: `wordnet` copies Debian's WordNet 3.0 into an NLTK data dir
+    (for the synonym augmenter)."""
+    if what != "wordnet":
+        raise DataprepError(f"nothing to set up called {what!r} (known: wordnet)")
+    from .augment.wordnet import setup_wordnet
+
+    print(f"WordNet ready for NLTK in {setup_wordnet(target)}")
 
 
 @app.command()

@@ -15,10 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+import pyarrow as pa
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from .minhash import band_keys, candidate_pairs, lsh_params, similarity
+from .minhash import band_keys, candidate_pairs, lsh_params, shingles, similarity
 
 
 def exact_duplicates(hashes: np.ndarray) -> np.ndarray:
@@ -49,6 +50,14 @@ class NearDedup:
 
 
 ShingleSets = Callable[[np.ndarray], dict[int, np.ndarray]]
+
+
+def shingle_sets_of(texts: pa.Array, ngram: int, row_ids: np.ndarray) -> dict[int, np.ndarray]:
+    """Sorted unique shingle hashes of each (normalised) text, keyed by `row_ids`."""
+    hashes, owner = shingles(texts, ngram)
+    cuts = np.searchsorted(owner, np.arange(1, len(texts)))
+    return {int(row): np.unique(part)
+            for row, part in zip(row_ids, np.split(hashes, cuts), strict=True)}
 
 
 def jaccard(sets: dict[int, np.ndarray], pairs: np.ndarray) -> np.ndarray:

@@ -28,19 +28,21 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import SCHEMA_VERSION, __version__
+from .augment import augment_train
 from .batchwork import process_batch, removed_records
+from .dedup import shingle_sets_of
 from .errors import DataprepError
 from .format import format_table
 from .ingest import RawRow, check_inputs, detect_format, file_sha256, read_batches
 from .keys import SIGNATURES_FILE, KeyCollector, Keys
-from .minhash import shingles
 from .plan import Plan, make_plan
 from .recipe import load_recipe
 from .report import SPLITS, RunCounts, build_report, render_html
 from .schemas import validator
+from .staging import staged_schema, take_rows, with_provenance
 from .store import check_name, latest, new_tmp_dir, publish, set_latest, store_root, version_id
 from .textview import normalise_for_dedup, row_text
-from .validate import Mapping, Reject, detect_kind, record_schema, require_kind, validate_rows
+from .validate import Mapping, Reject, detect_kind, require_kind, validate_rows
 
 Progress = Callable[[str, int], None]
 KIND_SAMPLE_ROWS = 200
@@ -140,11 +142,6 @@ def ordered_map(fn, items: Iterator[tuple], workers: int) -> Iterator[Any]:
             yield pending.popleft().result()
 
 
-def staged_schema(kind: str) -> pa.Schema:
-    """Rows in the staging file: the validated record plus the `lang` the first pass adds."""
-    return record_schema(kind).append(pa.field("lang", pa.string()))
-
-
 def _jsonl(fh, record: dict[str, Any]) -> None:
     fh.write(json.dumps(record, ensure_ascii=False) + "\n")
 
@@ -227,17 +224,20 @@ def _duplicate_reasons(plan: Plan, keys: Keys, lo: int, hi: int
 
 
 def _second_pass(staging: Path, kind: str, keys: Keys, plan: Plan, recipe: dict[str, Any],
-                 tmp: Path, run: RunCounts, fingerprint: str) -> dict[str, dict[str, np.ndarray]]:
+                 tmp: Path, run: RunCounts, fingerprint: str, augmented: Path | None = None
+                 ) -> dict[str, dict[str, np.ndarray]]:
     """Drop duplicates, route kept rows to their split, format, and write each split straight
     into the layout `DatasetDict.save_to_disk` makes (one Arrow stream file a split, so an empty
-    split still loads). Returns length arrays per split."""
+    split still loads); then append the augmented rows to train. Returns length arrays per
+    split."""
     split_files = {s: tmp / s / SPLIT_DATA_FILE for s in SPLITS}
     for path in split_files.values():
         path.parent.mkdir()
-    lengths = {s: {"chars": [], "words": []} for s in SPLITS}
     labels = sorted(keys.label_names)
-    empty = format_table(staged_schema(kind).empty_table(), kind, recipe["format"], labels)
-    writers = {s: pa.ipc.new_stream(str(split_files[s]), empty.schema) for s in SPLITS}
+    empty = format_table(with_provenance(staged_schema(kind).empty_table()), kind,
+                         recipe["format"], labels)
+    out = SplitWriters({s: pa.ipc.new_stream(str(split_files[s]), empty.schema) for s in SPLITS},
+                       empty.schema, kind, run)
     lo = 0
     with open(tmp / "removed.jsonl", "a", encoding="utf-8") as removed, \
             pa.OSFile(str(staging)) as source:
@@ -251,33 +251,60 @@ def _second_pass(staging: Path, kind: str, keys: Keys, plan: Plan, recipe: dict[
             for reason, count in found.items():
                 run.duplicates[reason.removeprefix("duplicate:")] += count
             split = plan.split[lo:hi][keep.to_numpy(zero_copy_only=False)]
-            staged = table.filter(keep)
-            texts = row_text(staged, kind)
-            table = format_table(staged, kind, recipe["format"], labels)
-            for code, name in enumerate(SPLITS):
-                mask = pa.array(split == code)
-                part = table.filter(mask)
-                if part.num_rows == 0:
-                    continue
-                writers[name].write_table(part.cast(empty.schema))
-                run.output[name] += part.num_rows
-                if kind == "classification":
-                    run.labels[name].update(label_counts(part))
-                run.output_langs[name].update(part.column("lang").to_pylist())
-                body = texts.filter(mask)
-                lengths[name]["chars"].append(pc.utf8_length(body).to_numpy(zero_copy_only=False))
-                lengths[name]["words"].append(pc.list_value_length(
-                    pc.utf8_split_whitespace(body)).to_numpy(zero_copy_only=False))
+            staged = with_provenance(table.filter(keep))
+            out.write(format_table(staged, kind, recipe["format"], labels),
+                      row_text(staged, kind), split)
             lo = hi
-    for writer in writers.values():
-        writer.close()
+    if augmented is not None:
+        with pa.OSFile(str(augmented)) as source:
+            for batch in pa.ipc.open_stream(source):
+                staged = pa.Table.from_batches([batch])
+                out.write(format_table(staged, kind, recipe["format"], labels),
+                          row_text(staged, kind), np.zeros(staged.num_rows, np.int8))
+    out.close()
     for split in SPLITS:
         _write_split_metadata(tmp / split, split, empty.schema, fingerprint)
     (tmp / "dataset_dict.json").write_text(json.dumps({"splits": list(SPLITS)}), encoding="utf-8")
-    for path in [staging, tmp / SIGNATURES_FILE]:
-        path.unlink(missing_ok=True)
-    return {s: {k: np.concatenate(v) if v else np.zeros(0, np.int64)
-                for k, v in lengths[s].items()} for s in SPLITS}
+    for path in [staging, tmp / SIGNATURES_FILE, augmented]:
+        if path is not None:
+            path.unlink(missing_ok=True)
+    return out.lengths()
+
+
+class SplitWriters:
+    """The three split files being written, and the per-split counts the report needs."""
+
+    def __init__(self, writers: dict[str, Any], schema: pa.Schema, kind: str, run: RunCounts):
+        self.writers, self.schema, self.kind, self.run = writers, schema, kind, run
+        self.chars: dict[str, list] = {s: [] for s in SPLITS}
+        self.words: dict[str, list] = {s: [] for s in SPLITS}
+
+    def write(self, table: pa.Table, texts: pa.Array, split: np.ndarray) -> None:
+        """Route formatted rows (with their whole texts) to the split of each row (0/1/2)."""
+        for code, name in enumerate(SPLITS):
+            mask = pa.array(split == code)
+            part = table.filter(mask)
+            if part.num_rows == 0:
+                continue
+            self.writers[name].write_table(part.cast(self.schema))
+            self.run.output[name] += part.num_rows
+            if self.kind == "classification":
+                self.run.labels[name].update(label_counts(part))
+            self.run.output_langs[name].update(part.column("lang").to_pylist())
+            body = texts.filter(mask)
+            self.chars[name].append(pc.utf8_length(body).to_numpy(zero_copy_only=False))
+            self.words[name].append(pc.list_value_length(
+                pc.utf8_split_whitespace(body)).to_numpy(zero_copy_only=False))
+
+    def close(self) -> None:
+        for writer in self.writers.values():
+            writer.close()
+
+    def lengths(self) -> dict[str, dict[str, np.ndarray]]:
+        def cat(parts: list) -> np.ndarray:
+            return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+        return {s: {"chars": cat(self.chars[s]), "words": cat(self.words[s])} for s in SPLITS}
 
 
 def shingle_sets(staging: Path, kind: str, dedup: dict[str, Any], rows: np.ndarray
@@ -285,21 +312,10 @@ def shingle_sets(staging: Path, kind: str, dedup: dict[str, Any], rows: np.ndarr
     """Sorted shingle-hash sets of the given staging rows, read back from the staging file (only
     candidate rows of near dedup and of the leakage check: a small share of the corpus)."""
     wanted = np.unique(rows)
-    sets: dict[int, np.ndarray] = {}
-    lo = 0
-    with pa.OSFile(str(staging)) as source:
-        for batch in pa.ipc.open_stream(source):
-            hi = lo + batch.num_rows
-            here = wanted[(wanted >= lo) & (wanted < hi)]
-            if here.size:
-                table = pa.Table.from_batches([batch]).take(pa.array(here - lo))
-                hashes, owner = shingles(normalise_for_dedup(row_text(table, kind)),
-                                         dedup["ngram"])
-                cuts = np.searchsorted(owner, np.arange(1, here.size))
-                for row, part in zip(here, np.split(hashes, cuts), strict=True):
-                    sets[int(row)] = np.unique(part)
-            lo = hi
-    return sets
+    if wanted.size == 0:
+        return {}
+    texts = normalise_for_dedup(row_text(take_rows(staging, wanted), kind))
+    return shingle_sets_of(texts, dedup["ngram"], wanted)
 
 
 def _write_split_metadata(split_dir: Path, split: str, schema: pa.Schema, fingerprint: str
@@ -323,6 +339,7 @@ def run_pipeline(
     store: str | Path | None = None,
     progress: Progress | None = None,
     workers: int | None = None,
+    augment_progress: Callable[[str, int], None] | None = None,
 ) -> RunResult:
     """Make (or find) the version of `name` built from `inputs` with the recipe."""
     check_name(name)
@@ -348,9 +365,15 @@ def run_pipeline(
         kind, staging, keys = _first_pass(paths, recipe, tmp, run,
                                           _counting(progress, rows_before),
                                           workers_for(paths, workers))
-        plan = make_plan(keys, recipe, partial(shingle_sets, staging, kind, recipe["dedup"]))
-        lengths = _second_pass(staging, kind, keys, plan, recipe, tmp, run, version)
-        report = build_report(name, version, kind, run, plan, lengths)
+        load_sets = partial(shingle_sets, staging, kind, recipe["dedup"])
+        plan = make_plan(keys, recipe, load_sets)
+        augmented = augment_train(staging, kind, keys, plan.kept, plan.split, recipe, tmp,
+                                  load_sets, augment_progress)
+        run.augmented.update(augmented.accepted_by_origin())
+        lengths = _second_pass(staging, kind, keys, plan, recipe, tmp, run, version,
+                               augmented.path)
+        report = build_report(name, version, kind, run, plan, lengths,
+                              [s.as_dict() for s in augmented.stats])
         manifest = {
             "name": name,
             "version": version,

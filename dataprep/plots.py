@@ -11,7 +11,13 @@ import html
 
 PALETTE = {"train": "#4a7bd0", "validation": "#e0913a", "test": "#3aa17e", "exact": "#7a5cc2",
            "near": "#d05a5a"}
+#: Colours for series without a fixed one (augmenters), in order.
+CYCLE = ["#4a7bd0", "#e0913a", "#3aa17e", "#7a5cc2", "#d05a5a", "#8c8c3a"]
 _W, _ROW, _LABEL_W = 640, 18, 220
+
+
+def _color(label: str, i: int) -> str:
+    return PALETTE.get(label, CYCLE[i % len(CYCLE)])
 
 
 def _figure(name: str, title: str, svg: str) -> str:
@@ -38,7 +44,7 @@ def bars(name: str, title: str, series: dict[str, dict[str, int]]) -> str:
             v = values.get(cat, 0)
             w = _W * v / top
             y = y0 + j * _ROW
-            color = PALETTE.get(label, "#4a7bd0")
+            color = _color(label, j)
             parts.append(f"<rect x={_LABEL_W} y={y} width={w:.1f} height={_ROW - 3} "
                          f"fill='{color}'><title>{html.escape(label)}: {v}</title></rect>"
                          f"<text x={_LABEL_W + w + 4:.1f} y={y + _ROW - 6}>{v}</text>")
@@ -47,8 +53,10 @@ def bars(name: str, title: str, series: dict[str, dict[str, int]]) -> str:
     return _figure(name, title, "".join(parts))
 
 
-def histogram(name: str, title: str, edges: list[float], counts: dict[str, list[int]]) -> str:
-    """Vertical histogram with one outlined series per split over shared bin edges."""
+def histogram(name: str, title: str, edges: list[float], counts: dict[str, list[int]],
+              series: str = "split") -> str:
+    """Vertical histogram with one outlined series per split (or augmenter) over shared bin
+    edges, each series as shares of its own rows."""
     if not edges or not any(sum(c) for c in counts.values()):
         return _figure(name, title, "<p class=empty>No data.</p>")
     width, height, pad = 640, 200, 40
@@ -58,28 +66,30 @@ def histogram(name: str, title: str, edges: list[float], counts: dict[str, list[
              f"height={height + 50} font-size=11>"]
     shares = {label: [v / (sum(vals) or 1) for v in vals] for label, vals in counts.items()}
     top = max(max(s) for s in shares.values()) or 1
-    for label, values in counts.items():
-        color = PALETTE.get(label, "#4a7bd0")
+    fmt = "{:.0f}" if edges[-1] > 10 else "{:.2g}"
+    for k, (label, values) in enumerate(counts.items()):
+        color = _color(label, k)
         for i, v in enumerate(values):
             h = height * shares[label][i] / top
             parts.append(f"<rect x={pad + i * bw:.1f} y={height - h + 5:.1f} width={bw - 1:.1f} "
                          f"height={h:.1f} fill='{color}' fill-opacity=0.35 stroke='{color}'>"
-                         f"<title>{html.escape(label)} {edges[i]:.0f}-{edges[i + 1]:.0f}: {v}"
+                         f"<title>{html.escape(label)} {fmt.format(edges[i])}-"
+                         f"{fmt.format(edges[i + 1])}: {v}"
                          f"</title></rect>")
     for i in range(0, bins + 1, max(bins // 5, 1)):
         parts.append(f"<text x={pad + i * bw:.1f} y={height + 20} text-anchor=middle>"
-                     f"{edges[i]:.0f}</text>")
+                     f"{fmt.format(edges[i])}</text>")
     parts.append(_legend(list(counts), height + 38, x=pad))
     parts.append("</svg>")
-    return _figure(name, title + " (share of each split's rows)", "".join(parts))
+    return _figure(name, title + f" (share of each {series}'s rows)", "".join(parts))
 
 
 def _legend(labels: list[str], y: float, x: float = _LABEL_W) -> str:
     out = []
+    if len(labels) == 1:
+        return ""
     for i, label in enumerate(labels):
-        if len(labels) == 1:
-            break
-        color = PALETTE.get(label, "#4a7bd0")
-        out.append(f"<rect x={x + i * 110} y={y - 9} width=10 height=10 fill='{color}'/>"
-                   f"<text x={x + i * 110 + 14} y={y}>{html.escape(label)}</text>")
+        out.append(f"<rect x={x} y={y - 9} width=10 height=10 fill='{_color(label, i)}'/>"
+                   f"<text x={x + 14} y={y}>{html.escape(label)}</text>")
+        x += 30 + 7 * len(label)
     return "".join(out)

@@ -99,7 +99,8 @@ def length_report(lengths: dict[str, dict[str, np.ndarray]], bins: int = 24) -> 
 
 
 def build_report(name: str, version: str, kind: str, run: RunCounts, plan=None,
-                 lengths: dict[str, dict[str, np.ndarray]] | None = None) -> dict[str, Any]:
+                 lengths: dict[str, dict[str, np.ndarray]] | None = None,
+                 augmentation: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """Assemble and validate the report; a run whose rows do not add up fails here."""
     counts = run.counts()
     report = {
@@ -126,6 +127,7 @@ def build_report(name: str, version: str, kind: str, run: RunCounts, plan=None,
                                               "cross_split_pairs": 0, "ok": True,
                                               "missed_by_lsh_and_merged": 0, "examples": []},
         "rare_labels": plan.rare_labels if plan else [],
+        "augmentation": augmentation or [],
     }
     errors = list(validator("report").iter_errors(report))
     if errors:
@@ -170,7 +172,12 @@ def print_report(report: dict[str, Any], console: Console | None = None) -> None
     table.add_row(
         "duplicates exact / near", f"{c['duplicates']['exact']} / {c['duplicates']['near']}"
     )
-    table.add_row("augmented", str(sum(c["augmented"].values())))
+    table.add_row("augmented (train only)", str(sum(c["augmented"].values())))
+    for entry in report["augmentation"]:
+        rejected = sum(entry["rejected_by_reason"].values())
+        table.add_row(f"  {entry['augmenter']}",
+                      f"{entry['accepted']} of {entry['candidates']} ({rejected} rejected)",
+                      style="dim")
     for split in SPLITS:
         table.add_row(f"output {split}", str(c["output"][split]))
     ok = "[green]holds[/green]" if report["accounting_ok"] else "[red]BROKEN[/red]"
@@ -247,6 +254,34 @@ def _stats_table(stats: dict[str, Any]) -> str:
     return f"<table>{head}{rows}</table>"
 
 
+def _augmentation(entries: list[dict[str, Any]]) -> str:
+    """Per augmenter: accepted and rejected counts, the similarity histogram, examples."""
+    if not entries:
+        return "<p>No augmentation in this recipe.</p>"
+    head = ("<tr><th>augmenter</th><th>parents</th><th>candidates</th><th>accepted</th>"
+            "<th>rejected</th><th>candidates/s</th></tr>")
+    rows = "".join(
+        f"<tr><td>{html.escape(e['augmenter'])} ({e['origin']})</td><td class=n>{e['parents']}"
+        f"</td><td class=n>{e['candidates']}</td><td class=n>{e['accepted']}</td><td class=n>"
+        f"{sum(e['rejected_by_reason'].values())}</td><td class=n>"
+        f"{e['candidates_per_second'] or ''}</td></tr>" for e in entries)
+    parts = [f"<table>{head}{rows}</table>",
+             plots.bars("augment-rejected", "Rejected candidates by reason",
+                        {e["augmenter"]: e["rejected_by_reason"] for e in entries}),
+             plots.histogram("augment-similarity", "Parent-child similarity (all scored "
+                             "candidates)", entries[0]["similarity_histogram"]["edges"],
+                             {e["augmenter"]: e["similarity_histogram"]["counts"]
+                              for e in entries}, series="augmenter")]
+    for e in entries:
+        pairs = "".join(
+            f"<tr><td><pre>{html.escape(x['parent'])}</pre></td><td><pre>"
+            f"{html.escape(x['child'])}</pre></td><td class=n>{x['similarity']}</td></tr>"
+            for x in e["examples"]) or "<tr><td colspan=3>No candidate was accepted.</td></tr>"
+        parts.append(f"<h3>{html.escape(e['augmenter'])}: parent &rarr; child</h3><table>"
+                     f"<tr><th>parent</th><th>child</th><th>similarity</th></tr>{pairs}</table>")
+    return "".join(parts)
+
+
 def render_html(report: dict[str, Any]) -> str:
     """One self-contained page: no external CSS, scripts, fonts or images; charts are inline SVG."""
     c = report["counts"]
@@ -294,6 +329,7 @@ Near duplicates across splits: {leak_line}.</p>
 threshold.</p>
 <h2>Cleaning</h2>{_bars(report["cleaning"]["rows_changed"], "step (rows changed)")}
 {_bars(report["cleaning"]["pii"], "PII placeholder")}
+<h2>Augmentation (train split only)</h2>{_augmentation(report["augmentation"])}
 <h2>Examples of rejected rows</h2>{_examples(report["examples"]["rejected"])}
 <h2>Examples of removed rows</h2>{_examples(report["examples"]["removed"])}
 </body></html>

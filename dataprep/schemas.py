@@ -83,7 +83,10 @@ def defaults(schema: dict[str, Any]) -> Any:
 
 
 def fill_defaults(data: Any, schema: dict[str, Any]) -> Any:
-    """Return `data` with every absent key that has a schema default filled in, recursively."""
+    """Return `data` with every absent key that has a schema default filled in, recursively
+    (through arrays of objects too)."""
+    if isinstance(data, list) and isinstance(schema.get("items"), dict):
+        return [fill_defaults(item, schema["items"]) for item in data]
     if not isinstance(data, dict) or "properties" not in schema:
         return data
     filled = dict(data)
