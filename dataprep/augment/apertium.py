@@ -62,6 +62,7 @@ def run_apertium(mode: str, lines: list[str], timeout: float = 600) -> list[str]
 
 class ApertiumBackTranslation(Augmenter):
     origin = "backtranslation"
+    default_batch_size = 1000
 
     def __init__(self, spec: dict[str, Any], seed: int) -> None:
         super().__init__(spec, seed)

@@ -22,11 +22,14 @@ class Augmenter(ABC):
 
     #: `paraphrase`, `backtranslation` or `synonym`: the `origin` written on augmented rows.
     origin: str = ""
+    #: Texts per call when the recipe leaves `batch_size` unset: large for a subprocess (each
+    #: call starts one), moderate for a model (memory grows with the batch).
+    default_batch_size: int = 32
 
     def __init__(self, spec: dict[str, Any], seed: int) -> None:
         self.spec = spec
         self.seed = seed
-        self.batch_size = int(spec["batch_size"])
+        self.batch_size = int(spec.get("batch_size") or self.default_batch_size)
 
     @property
     @abstractmethod

@@ -57,7 +57,7 @@ def cosine_similarity(parents: list[str], children: list[str], model: str, devic
 @dataclass
 class Fidelity:
     reasons: np.ndarray      # object array: None where the candidate passes
-    similarity: np.ndarray   # float32, NaN where not computed (empty candidates)
+    similarity: np.ndarray   # float32, NaN where not computed (a cheaper check failed first)
 
 
 def fidelity_check(parents: list[str], children: list[str], config: dict[str, Any],
@@ -84,7 +84,9 @@ def fidelity_check(parents: list[str], children: list[str], config: dict[str, An
         langs = detect_languages(pa.concat_arrays([parent_arr, child_arr]), language_backend)
         mark(langs[:n] != langs[n:], "language")
     similarity = np.full(n, np.nan, dtype=np.float32)
-    scored = np.flatnonzero(c_len > 0)
+    # The embedding model is the one costly check: only candidates that passed the cheap ones
+    # are embedded (the parent is needed only for those too).
+    scored = np.flatnonzero(reasons == None)  # noqa: E711
     similarity[scored] = cosine_similarity([parents[i] for i in scored],
                                            [children[i] for i in scored],
                                            config["embedding_model"], config["device"])

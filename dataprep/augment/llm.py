@@ -50,6 +50,7 @@ def clean_reply(reply: str, parent: str) -> str:
 
 class LLMParaphrase(Augmenter):
     origin = "paraphrase"
+    default_batch_size = 16
 
     def __init__(self, spec: dict[str, Any], seed: int) -> None:
         super().__init__(spec, seed)

@@ -40,6 +40,15 @@ class Seq2SeqTranslator:
         self.spec = spec
 
     def __call__(self, texts: list[str]) -> list[str]:
+        """Translate a batch; empty texts (a failed first leg) stay empty."""
+        todo = [i for i, t in enumerate(texts) if t.strip()]
+        out = [""] * len(texts)
+        for i, text in zip(todo, self._generate([texts[i] for i in todo]) if todo else [],
+                           strict=True):
+            out[i] = text
+        return out
+
+    def _generate(self, texts: list[str]) -> list[str]:
         spec = self.spec
         batch = self.tokenizer(texts, padding=True, truncation=True,
                                max_length=spec["max_length"], return_tensors="pt").to(self.device)

@@ -60,6 +60,7 @@ class WordNetTagger:
 
 class SynonymSwap(Augmenter):
     origin = "synonym"
+    default_batch_size = 256
 
     def __init__(self, spec: dict[str, Any], seed: int) -> None:
         super().__init__(spec, seed)
