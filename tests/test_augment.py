@@ -368,3 +368,18 @@ def test_setup_wordnet_command(tmp_path):
     assert done.returncode == 0, done.stderr
     lexnames = (tmp_path / "nltk" / "corpora" / "wordnet" / "lexnames").read_text()
     assert lexnames.splitlines()[3] == "03\tnoun.Tops\t1" and len(lexnames.splitlines()) == 45
+
+
+@pytest.mark.slow
+def test_readme_augment_example_with_every_offline_backend(tmp_path):
+    """The README's augmentation example: apertium, WordNet synonyms and SmolLM2 in one run."""
+    done = run_cli("run", "fixtures/reviews.csv", "--name", "reviews-aug", "--recipe",
+                   "fixtures/reviews_augment.recipe.yaml", "--store", str(tmp_path / "store"))
+    assert done.returncode == 0, done.stderr
+    report = json.loads(next((tmp_path / "store").glob("reviews-aug/*/report.json")).read_text())
+    assert report["accounting_ok"]
+    by_name = {e["augmenter"]: e for e in report["augmentation"]}
+    assert set(by_name) == {"apertium:eng-spa+spa-eng", "synonym:nlpaug-wordnet",
+                            "llm:smollm2-135m-instruct"}
+    assert all(e["accepted"] > 0 for e in by_name.values()), by_name
+    assert set(report["counts"]["augmented"]) == {"backtranslation", "synonym", "paraphrase"}
