@@ -1,0 +1,101 @@
+"""The part every training flow shares: `TrainingArguments` from the config, `Trainer` with early
+stopping on validation loss, resume, the test split evaluated once at the end, and the outputs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .checkpoints import check_resume
+from .config import TrainConfig
+from .data import Version
+from .metrics import perplexity
+from .modeling import use_bf16
+from .outputs import write_card, write_json, write_run
+
+
+@dataclass
+class Flow:
+    """What a recipe hands the loop."""
+
+    model: Any
+    tokenizer: Any
+    splits: Any                      # DatasetDict with train / validation / test
+    collator: Callable
+    truncated: dict[str, int]
+    preprocess_logits: Callable | None = None
+    compute_metrics: Callable | None = None
+    extra_run_info: dict[str, Any] | None = None
+
+
+def training_arguments(cfg: TrainConfig, output: Path, n_train: int, has_eval: bool):
+    from transformers import TrainingArguments
+
+    steps_per_epoch = max(1, math.ceil(n_train / (cfg.batch_size * cfg.grad_accum)))
+    eval_steps = cfg.eval_steps or max(1, steps_per_epoch // 2)
+    gpu = torch.cuda.is_available()
+    return TrainingArguments(
+        output_dir=str(output), num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
+        learning_rate=cfg.lr, per_device_train_batch_size=cfg.batch_size,
+        per_device_eval_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
+        warmup_steps=int(cfg.warmup_ratio * steps_per_epoch * max(cfg.epochs, 1)),
+        weight_decay=cfg.weight_decay, lr_scheduler_type="cosine", seed=cfg.seed,
+        data_seed=cfg.seed, bf16=use_bf16(), optim="adamw_torch_fused" if gpu else "adamw_torch",
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        eval_strategy="steps" if has_eval else "no", eval_steps=eval_steps,
+        save_strategy="steps", save_steps=eval_steps, save_total_limit=2,
+        load_best_model_at_end=has_eval, metric_for_best_model="eval_loss",
+        greater_is_better=False, logging_steps=max(1, min(50, eval_steps)), report_to=[],
+        remove_unused_columns=False, dataloader_num_workers=0, dataloader_pin_memory=gpu,
+        use_cpu=cfg.device == "cpu",
+        disable_tqdm=False)
+
+
+def fit(cfg: TrainConfig, version: Version, flow: Flow, output: Path) -> dict[str, Any]:
+    """Train (or resume), evaluate on validation and test, save; returns the metrics."""
+    from transformers import EarlyStoppingCallback, Trainer
+
+    output.mkdir(parents=True, exist_ok=True)
+    checkpoint = check_resume(output, cfg, version)
+    info = {"truncated_rows": flow.truncated, **(flow.extra_run_info or {})}
+    write_run(output, cfg, version, info)
+    has_eval = flow.splits["validation"].num_rows > 0
+    callbacks = []
+    if has_eval and cfg.early_stopping_patience:
+        callbacks.append(EarlyStoppingCallback(cfg.early_stopping_patience))
+    trainer = Trainer(
+        model=flow.model, args=training_arguments(cfg, output, flow.splits["train"].num_rows,
+                                                  has_eval),
+        train_dataset=flow.splits["train"],
+        eval_dataset=flow.splits["validation"] if has_eval else None,
+        data_collator=flow.collator, processing_class=flow.tokenizer, callbacks=callbacks,
+        compute_metrics=flow.compute_metrics,
+        preprocess_logits_for_metrics=flow.preprocess_logits)
+    result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    metrics: dict[str, Any] = {"train": {k: v for k, v in result.metrics.items()
+                                         if isinstance(v, int | float)}}
+    for split in ("validation", "test"):
+        if flow.splits[split].num_rows:
+            values = trainer.evaluate(flow.splits[split], metric_key_prefix=split)
+            values = {k.removeprefix(f"{split}_"): v for k, v in values.items()}
+            if cfg.method != "classifier":
+                values["perplexity"] = perplexity(values.get("loss"))
+            metrics[split] = values
+    metrics["truncated_rows"] = flow.truncated
+    trainer.save_model(str(output))
+    flow.tokenizer.save_pretrained(str(output))
+    saved = "the LoRA adapter" if cfg.method != "full" else "the full model"
+    if cfg.merge and cfg.method != "full":
+        merged = flow.model.merge_and_unload()
+        merged.save_pretrained(str(output / "merged"))
+        flow.tokenizer.save_pretrained(str(output / "merged"))
+        saved += " and merged weights in `merged/`"
+    write_json(output / "metrics.json", metrics)
+    write_card(output, cfg, version, metrics, saved)
+    return metrics

@@ -1,0 +1,92 @@
+"""Tokenizer and model for a run: any hub id, local directory or built-in offline name, on the
+right device and dtype, wrapped in a LoRA adapter (peft) unless the method is `full`.
+
+GPU: bf16 where the card supports it, SDPA attention (FlashAttention 2 when `flash_attn` is
+installed), fused AdamW; gradient checkpointing on request. CPU: fp32, plain AdamW.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from typing import Any
+
+import torch
+
+from dataprep.errors import DataprepError
+from dataprep.models import load_pretrained, resolve_model
+
+from .config import TrainConfig
+
+
+def attention_implementation() -> str:
+    if torch.cuda.is_available() and importlib.util.find_spec("flash_attn") is not None:
+        return "flash_attention_2"
+    return "sdpa"
+
+
+def use_bf16() -> bool:
+    return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
+def load_tokenizer(cfg: TrainConfig):
+    from transformers import AutoTokenizer
+
+    ref = resolve_model(cfg.model)
+    tokenizer = load_pretrained(AutoTokenizer, ref, trust_remote_code=cfg.trust_remote_code)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if cfg.method != "classifier" and tokenizer.eos_token_id is None:
+        raise DataprepError(f"model {cfg.model!r}: its tokenizer has no EOS token, so a "
+                            "fine-tuned model could not learn to stop")
+    return tokenizer
+
+
+def _dtype() -> torch.dtype:
+    return torch.bfloat16 if use_bf16() else torch.float32
+
+
+def load_causal_lm(cfg: TrainConfig, tokenizer):
+    from transformers import AutoModelForCausalLM
+
+    model = load_pretrained(AutoModelForCausalLM, resolve_model(cfg.model), dtype=_dtype(),
+                            attn_implementation=attention_implementation(),
+                            trust_remote_code=cfg.trust_remote_code)
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    return _maybe_lora(model, cfg, "CAUSAL_LM")
+
+
+def load_classifier(cfg: TrainConfig, tokenizer, labels: list[str]):
+    from transformers import AutoModelForSequenceClassification
+
+    model = load_pretrained(
+        AutoModelForSequenceClassification, resolve_model(cfg.model), dtype=_dtype(),
+        num_labels=len(labels), id2label=dict(enumerate(labels)),
+        label2id={name: i for i, name in enumerate(labels)},
+        trust_remote_code=cfg.trust_remote_code)
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = tokenizer.pad_token_id
+    return _maybe_lora(model, cfg, "SEQ_CLS")
+
+
+def _maybe_lora(model, cfg: TrainConfig, task: str):
+    """LoRA for `lora` and `classifier` (whose new head is trained in full and saved with the
+    adapter: peft puts a SEQ_CLS model's classifier in `modules_to_save`)."""
+    if cfg.method == "full":
+        return model
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    targets: Any = cfg.target_modules
+    if targets == ["all-linear"]:
+        targets = "all-linear"
+    config = LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                        target_modules=targets, task_type=getattr(TaskType, task))
+    try:
+        return get_peft_model(model, config)
+    except ValueError as exc:
+        raise DataprepError(f"LoRA on {cfg.model!r}: {str(exc).splitlines()[0]}") from None
+
+
+def trainable_parameters(model) -> tuple[int, int]:
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable, sum(p.numel() for p in model.parameters())

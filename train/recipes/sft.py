@@ -1,0 +1,65 @@
+"""Supervised fine-tuning of a causal LM (LoRA or full) on any kind of version.
+
+Loss on the answer only, EOS learned, padding-free packing where the attention implementation
+supports it (position ids restart per example, so no token attends across examples), and, on a
+classification-derived version, accuracy and macro-F1 of the label the model ranks first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from transformers import DataCollatorForSeq2Seq, DataCollatorWithFlattening
+
+from ..config import TrainConfig
+from ..data import IGNORE, Version, tokenize_sft
+from ..loop import Flow, fit
+from ..metrics import LabelScorer, pairs_metrics
+from ..modeling import load_causal_lm, load_tokenizer
+
+#: Attention implementations that honour packed position ids (block-diagonal attention).
+PACKING_ATTENTION = {"sdpa", "flash_attention_2", "flash_attention_3", "flex_attention", "eager"}
+
+
+def packing_collator(tokenizer) -> DataCollatorWithFlattening:
+    """Examples of a batch laid end to end in one row with restarting position ids."""
+    return DataCollatorWithFlattening(return_position_ids=True, separator_id=IGNORE)
+
+
+def padding_collator(tokenizer) -> DataCollatorForSeq2Seq:
+    """The fallback: each batch padded to its longest example (labels padded with -100)."""
+    return DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=IGNORE)
+
+
+def label_first_tokens(version: Version, splits, labels: list[str]) -> list[int]:
+    """The first answer token of each label, read off tokenized train rows of that label (in
+    context, as the model sees it; -1 for a label with no train row)."""
+    n = min(5000, splits["train"].num_rows)
+    first: dict[str, int] = {}
+    for gold, row in zip(version.data["train"]["label"][:n], splits["train"]["labels"][:n],
+                         strict=True):
+        answer = [t for t in row if t != IGNORE]
+        if answer and gold not in first:
+            first[gold] = answer[0]
+    return [first.get(label, -1) for label in labels]
+
+
+def run(cfg: TrainConfig, version: Version, output: Path) -> dict[str, Any]:
+    tokenizer = load_tokenizer(cfg)
+    model = load_causal_lm(cfg, tokenizer)
+    splits, truncated = tokenize_sft(version, tokenizer, cfg.max_length)
+    attention = getattr(model.config, "_attn_implementation", "eager")
+    packing = cfg.packing if cfg.packing is not None else attention in PACKING_ATTENTION
+    collator = packing_collator(tokenizer) if packing else padding_collator(tokenizer)
+    flow = Flow(model, tokenizer, splits, collator, truncated,
+                extra_run_info={"packing": packing, "attention": attention})
+    labels = version.labels()
+    if labels:
+        scorer = LabelScorer(label_first_tokens(version, splits, labels))
+        if scorer.usable:
+            flow.preprocess_logits = scorer
+            flow.compute_metrics = lambda p: pairs_metrics(p.predictions, len(labels))
+            flow.extra_run_info["label_first_tokens"] = dict(zip(labels, scorer.first_tokens,
+                                                                 strict=True))
+    return fit(cfg, version, flow, output)
