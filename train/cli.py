@@ -7,12 +7,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from dataprep.errors import DataprepError
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
-err = Console(stderr=True)
 
 
 @app.command()
@@ -66,8 +64,9 @@ def train(
 
 
 def main() -> None:
+    """Entry point: typer handles usage errors (exit 2); a user's mistake is one line, exit 1."""
     try:
         app()
     except DataprepError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)

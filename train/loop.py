@@ -34,6 +34,12 @@ class Flow:
     extra_run_info: dict[str, Any] | None = None
 
 
+def _base_config(model):
+    """The underlying transformers config, under a peft wrapper or not."""
+    return getattr(model, "base_model", model).config if not hasattr(model, "config") else \
+        model.config
+
+
 def training_arguments(cfg: TrainConfig, output: Path, n_train: int, has_eval: bool):
     from transformers import TrainingArguments
 
@@ -47,7 +53,7 @@ def training_arguments(cfg: TrainConfig, output: Path, n_train: int, has_eval: b
         warmup_steps=int(cfg.warmup_ratio * steps_per_epoch * max(cfg.epochs, 1)),
         weight_decay=cfg.weight_decay, lr_scheduler_type="cosine", seed=cfg.seed,
         data_seed=cfg.seed, bf16=use_bf16(), optim="adamw_torch_fused" if gpu else "adamw_torch",
-        gradient_checkpointing=cfg.gradient_checkpointing,
+        activation_checkpointing=cfg.gradient_checkpointing,
         eval_strategy="steps" if has_eval else "no", eval_steps=eval_steps,
         save_strategy="steps", save_steps=eval_steps, save_total_limit=2,
         load_best_model_at_end=has_eval, metric_for_best_model="eval_loss",
@@ -88,6 +94,7 @@ def fit(cfg: TrainConfig, version: Version, flow: Flow, output: Path) -> dict[st
                 values["perplexity"] = perplexity(values.get("loss"))
             metrics[split] = values
     metrics["truncated_rows"] = flow.truncated
+    _base_config(flow.model).use_cache = True  # for generation after loading; see modeling
     trainer.save_model(str(output))
     flow.tokenizer.save_pretrained(str(output))
     saved = "the LoRA adapter" if cfg.method != "full" else "the full model"

@@ -53,7 +53,16 @@ def load_causal_lm(cfg: TrainConfig, tokenizer):
                             trust_remote_code=cfg.trust_remote_code)
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
+    no_cache_for_training(model)
     return _maybe_lora(model, cfg, "CAUSAL_LM")
+
+
+def no_cache_for_training(model) -> None:
+    """Training never needs the KV cache, and with it on, packing silently breaks: transformers
+    builds the block-diagonal mask of a packed row from its position ids only when no cache is
+    passed, and a model with `use_cache=True` makes one on every forward, so examples would
+    attend to each other (a test pins this). The saved config gets `use_cache` back."""
+    model.config.use_cache = False
 
 
 def load_classifier(cfg: TrainConfig, tokenizer, labels: list[str]):

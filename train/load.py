@@ -1,0 +1,34 @@
+"""Load a finished run back: `load_run("runs/<run>")` -> (model, tokenizer), whatever the method.
+
+A LoRA run holds only the adapter (and, for a classifier, the head); the base model comes from
+`run.json`, with the label mapping a classifier needs to rebuild its head.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from dataprep.models import load_pretrained, resolve_model
+
+
+def load_run(run_dir: str | Path):
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification, AutoTokenizer
+
+    run_dir = Path(run_dir)
+    run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    method = run["config"]["method"]
+    tokenizer = AutoTokenizer.from_pretrained(str(run_dir))
+    if method == "full":
+        return AutoModelForCausalLM.from_pretrained(str(run_dir)), tokenizer
+    base_ref = resolve_model(run["config"]["model"])
+    if method == "classifier":
+        labels = run["labels"]
+        base = load_pretrained(AutoModelForSequenceClassification, base_ref,
+                               num_labels=len(labels), id2label=dict(enumerate(labels)),
+                               label2id={name: i for i, name in enumerate(labels)})
+    else:
+        base = load_pretrained(AutoModelForCausalLM, base_ref)
+    from peft import PeftModel
+
+    return PeftModel.from_pretrained(base, str(run_dir)), tokenizer
