@@ -109,6 +109,9 @@ def main() -> None:
     parser.add_argument("--skip-lora", action="store_true")
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--lora-epochs", default="1")
+    parser.add_argument("--lora-max-steps", default="-1",
+                        help="stop the LoRA run early (2 CPU cores take hours for an epoch)")
+    parser.add_argument("--lora-batch-size", default="16")
     args = parser.parse_args()
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
@@ -134,9 +137,14 @@ def main() -> None:
     if not args.skip_lora:
         runs.append(("train --method lora --model smollm2-135m-instruct",
                      ["--method", "lora", "--model", "smollm2-135m-instruct", "--epochs",
-                      args.lora_epochs, "--max-length", "128"]))
+                      args.lora_epochs, "--max-length", "128", "--max-steps",
+                      args.lora_max_steps, "--batch-size", args.lora_batch_size]))
     for name, flags in runs:
         out = work / "runs" / flags[1]
+        if out.exists():
+            import shutil
+
+            shutil.rmtree(out)
         sh(sys.executable, "-m", "train", spec, *flags, "--store", str(store), "--output",
            str(out), cwd=work)
         test = json.loads((out / "metrics.json").read_text())["test"]

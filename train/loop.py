@@ -108,8 +108,8 @@ def fit(cfg: TrainConfig, version: Version, flow: Flow, output: Path) -> dict[st
     if not trainer.is_world_process_zero():
         return metrics
     flow.tokenizer.save_pretrained(str(output))
-    saved = "the LoRA adapter" if cfg.method != "full" else "the full model"
-    if cfg.merge and cfg.method != "full":
+    saved = "the LoRA adapter" if cfg.lora_r else "the full model"
+    if cfg.merge and cfg.lora_r:
         merged = flow.model.merge_and_unload()
         merged.save_pretrained(str(output / "merged"))
         flow.tokenizer.save_pretrained(str(output / "merged"))

@@ -15,7 +15,7 @@ import torch
 from dataprep.errors import DataprepError
 from dataprep.models import load_pretrained, resolve_model
 
-from .config import TrainConfig
+from .config import TrainConfig, classifier_plan
 
 
 def attention_implementation() -> str:
@@ -75,13 +75,15 @@ def load_classifier(cfg: TrainConfig, tokenizer, labels: list[str]):
         trust_remote_code=cfg.trust_remote_code)
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
+    classifier_plan(cfg, sum(p.numel() for p in model.parameters()))
     return _maybe_lora(model, cfg, "SEQ_CLS")
 
 
 def _maybe_lora(model, cfg: TrainConfig, task: str):
-    """LoRA for `lora` and `classifier` (whose new head is trained in full and saved with the
-    adapter: peft puts a SEQ_CLS model's classifier in `modules_to_save`)."""
-    if cfg.method == "full":
+    """LoRA for `lora`, and for `classifier` unless it trains every weight (`lora_r` 0): the new
+    head is then trained in full and saved with the adapter (peft puts a SEQ_CLS model's
+    classifier in `modules_to_save`)."""
+    if cfg.method == "full" or not cfg.lora_r:
         return model
     from peft import LoraConfig, TaskType, get_peft_model
 

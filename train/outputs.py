@@ -49,8 +49,10 @@ def write_card(directory: Path, cfg: TrainConfig, version: Version, metrics: dic
     rows = "\n".join(f"| {split} | {name} | {_fmt(v)} |" for split, values in metrics.items()
                      if isinstance(values, dict) for name, v in values.items())
     augmented = sum(counts["augmented"].values())
+    adapter = (f", LoRA r={cfg.lora_r} alpha={cfg.lora_alpha}" if cfg.lora_r
+               else ", every weight trained")
     card = f"""---
-library_name: {"peft" if cfg.method != "full" else "transformers"}
+library_name: {"peft" if cfg.lora_r else "transformers"}
 base_model: {cfg.model}
 tags: [dataprep-train, {cfg.method}]
 ---
@@ -73,7 +75,7 @@ Trained with `train {version.spec} --model {cfg.model} --method {cfg.method}`: {
 
 Method `{cfg.method}`, {cfg.epochs} epochs (max steps {cfg.max_steps}), learning rate {cfg.lr},
 batch {cfg.batch_size} x {cfg.grad_accum} accumulation, max length {cfg.max_length}, seed
-{cfg.seed}{f", LoRA r={cfg.lora_r} alpha={cfg.lora_alpha}" if cfg.method != "full" else ""}.
+{cfg.seed}{adapter}.
 The full resolved configuration and package versions are in `run.json`.
 
 ## Use it
