@@ -33,6 +33,10 @@ class Flow:
     preprocess_logits: Callable | None = None
     compute_metrics: Callable | None = None
     extra_run_info: dict[str, Any] | None = None
+    #: What early stopping and the kept checkpoint follow: validation loss, or for a classifier
+    #: validation macro-F1 (its loss rises from overconfidence while accuracy still improves:
+    #: on Rotten Tomatoes, keeping the lowest-loss checkpoint cost 2 points of test accuracy).
+    best_metric: str = "loss"
 
 
 def is_main_process() -> bool:
@@ -46,7 +50,8 @@ def _base_config(model):
         model.config
 
 
-def training_arguments(cfg: TrainConfig, output: Path, n_train: int, has_eval: bool):
+def training_arguments(cfg: TrainConfig, output: Path, n_train: int, has_eval: bool,
+                       best_metric: str = "loss"):
     from transformers import TrainingArguments
 
     steps_per_epoch = max(1, math.ceil(n_train / (cfg.batch_size * cfg.grad_accum)))
@@ -62,8 +67,9 @@ def training_arguments(cfg: TrainConfig, output: Path, n_train: int, has_eval: b
         activation_checkpointing=cfg.gradient_checkpointing,
         eval_strategy="steps" if has_eval else "no", eval_steps=eval_steps,
         save_strategy="steps", save_steps=eval_steps, save_total_limit=2,
-        load_best_model_at_end=has_eval, metric_for_best_model="eval_loss",
-        greater_is_better=False, logging_steps=max(1, min(50, eval_steps)), report_to=[],
+        load_best_model_at_end=has_eval, metric_for_best_model=f"eval_{best_metric}",
+        greater_is_better=best_metric != "loss", logging_steps=max(1, min(50, eval_steps)),
+        report_to=[],
         remove_unused_columns=False, dataloader_num_workers=0, dataloader_pin_memory=gpu,
         # On a machine without CUDA, use_cpu is what lets accelerate see a torchrun launch as
         # multi-process CPU training (gloo); otherwise each process would train alone.
@@ -86,7 +92,7 @@ def fit(cfg: TrainConfig, version: Version, flow: Flow, output: Path) -> dict[st
         callbacks.append(EarlyStoppingCallback(cfg.early_stopping_patience))
     trainer = Trainer(
         model=flow.model, args=training_arguments(cfg, output, flow.splits["train"].num_rows,
-                                                  has_eval),
+                                                  has_eval, flow.best_metric),
         train_dataset=flow.splits["train"],
         eval_dataset=flow.splits["validation"] if has_eval else None,
         data_collator=flow.collator, processing_class=flow.tokenizer, callbacks=callbacks,

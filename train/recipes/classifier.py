@@ -23,5 +23,5 @@ def run(cfg: TrainConfig, version: Version, output: Path) -> dict[str, Any]:
     flow = Flow(model, tokenizer, splits, DataCollatorWithPadding(tokenizer), truncated,
                 preprocess_logits=classifier_reduce,
                 compute_metrics=lambda p: pairs_metrics(p.predictions, len(labels)),
-                extra_run_info={"labels": labels})
+                extra_run_info={"labels": labels}, best_metric="macro_f1")
     return fit(cfg, version, flow, output)
