@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .errors import DataprepError
+from .errors import DataprepError, run_command
 
 app = typer.Typer(
     add_completion=False,
@@ -193,9 +193,4 @@ def report(
 
 
 def main() -> None:
-    """Entry point: typer handles usage errors (exit 2); a user's mistake is one line, exit 1."""
-    try:
-        app()
-    except DataprepError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(1)
+    run_command(app)

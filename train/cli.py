@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from dataprep.errors import DataprepError
+from dataprep.errors import run_command
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
@@ -67,9 +66,4 @@ def train(
 
 
 def main() -> None:
-    """Entry point: typer handles usage errors (exit 2); a user's mistake is one line, exit 1."""
-    try:
-        app()
-    except DataprepError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(1)
+    run_command(app)
