@@ -17,7 +17,7 @@ from dataprep.errors import DataprepError
 from dataprep.pipeline import run_pipeline
 from train.config import resolve_config
 from train.data import IGNORE, SFTTokenizer, load_version, tokenize_sft
-from train.metrics import LabelScorer, accuracy_f1
+from train.metrics import LabelScorer, accuracy_f1, eval_metrics, sft_reduce
 from train.runner import run_training
 
 from .conftest import FIXTURES, ROOT
@@ -47,6 +47,25 @@ def tokenizer_of(path):
     from transformers import AutoTokenizer
 
     return AutoTokenizer.from_pretrained(str(path))
+
+
+def answer_loss_of_saved_run(out: Path, spec: str, store: Path, split: str) -> float:
+    """The split's loss recomputed from the saved run, one example at a time: the sum over
+    every answer token of the split, divided once."""
+    from train.load import load_run
+
+    model, tok = load_run(out)
+    model.eval()
+    splits, _ = tokenize_sft(load_version(spec, str(store)), tok, 256)
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for row in splits[split]:
+            labels = torch.tensor([row["labels"]])
+            n = int((labels[:, 1:] != IGNORE).sum())
+            total += model(input_ids=torch.tensor([row["input_ids"]]),
+                           labels=labels).loss.item() * n
+            count += n
+    return total / count
 
 
 # --- tokenization ---------------------------------------------------------------------------
@@ -119,19 +138,25 @@ def test_packed_loss_equals_unpacked_loss(workspace):
     padded = padding_collator(tok)(features)
     assert packed["input_ids"].shape[0] == 1 and "attention_mask" not in packed
     with torch.no_grad():
-        loss_packed = model(**packed).loss.item()
-        loss_padded = model(**padded).loss.item()
-        # and each example alone, averaged over answer tokens
-        total, count = 0.0, 0
+        out_packed, out_padded = model(**packed), model(**padded)
+        loss_packed, loss_padded = out_packed.loss.item(), out_padded.loss.item()
+        # and each example alone: (loss summed over its answer tokens, answer tokens)
+        alone = []
         for f in features:
             ids = torch.tensor([f["input_ids"]])
             labels = torch.tensor([f["labels"]])
             n = int((labels[:, 1:] != IGNORE).sum())
-            total += model(input_ids=ids, labels=labels).loss.item() * n
-            count += n
+            alone.append((model(input_ids=ids, labels=labels).loss.item() * n, n))
+    alone = np.array(alone)
     assert abs(loss_packed - loss_padded) < 1e-4
-    assert abs(loss_packed - total / count) < 1e-4
+    assert abs(loss_packed - alone[:, 0].sum() / alone[:, 1].sum()) < 1e-4
     assert abs(leaky - loss_packed) > 1e-4
+    # the evaluation's per-example rows give the same sums from packed and from padded logits
+    for logits, labels in ((out_packed.logits, packed["labels"]),
+                           (out_padded.logits, padded["labels"])):
+        rows = sft_reduce(logits, labels).numpy()
+        np.testing.assert_allclose(rows[:, :2], alone, rtol=1e-4)
+        assert eval_metrics(rows)["loss"] == pytest.approx(loss_packed, abs=1e-4)
 
 
 # --- metrics --------------------------------------------------------------------------------
@@ -152,9 +177,18 @@ def test_label_scorer_reads_the_first_answer_position():
     logits[0, 1, 5] = 2.0   # row 0 predicts label 0 (token 5) where gold is token 7
     logits[1, 0, 5] = 2.0   # row 1 predicts label 0 where gold is token 5
     out = scorer(logits, labels)
-    assert out.tolist() == [[0, 1], [0, 0]]
+    assert out[:, 2:].tolist() == [[0, 1], [0, 0]]
     packed = scorer(logits.reshape(1, 8, 10), labels.reshape(1, 8))
-    assert packed.tolist() == [[0, 1], [0, 0]]
+    assert packed.tolist() == out.tolist()
+    # loss columns: each answer token's cross-entropy given the position before, summed
+    ce = [torch.nn.functional.cross_entropy(logits[r, t - 1], labels[r, t]).item()
+          for r, t in ((0, 2), (0, 3), (1, 1), (1, 2))]
+    np.testing.assert_allclose(out[:, :2].numpy(), [[ce[0] + ce[1], 2], [ce[2] + ce[3], 2]],
+                               rtol=1e-6)
+    # gold classes -1 (no label's first token) are left out of accuracy, never of the loss
+    rows = np.array([[1.0, 2, 0, 1], [3.0, 2, 1, -1], [2.0, 4, 1, 1]])
+    assert eval_metrics(rows, 2) == pytest.approx({"loss": 0.75, "accuracy": 0.5,
+                                                   "macro_f1": (0 + 2 / 3) / 2})
 
 
 # --- methods, outputs, resume ---------------------------------------------------------------
@@ -166,6 +200,9 @@ def test_lora_sft_writes_adapter_metrics_and_card(workspace):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["test"]["perplexity"] == pytest.approx(np.exp(metrics["test"]["loss"]),
                                                           rel=1e-6)
+    # the reported loss is the exact answer-token loss, not Trainer's mean of batch means
+    assert metrics["test"]["loss"] == pytest.approx(answer_loss_of_saved_run(
+        out, workspace["support"], workspace["store"], "test"), rel=1e-4)
     run = json.loads((out / "run.json").read_text())
     assert run["identity"]["dataset"] == workspace["support"] == result.dataset
     assert run["packing"] is True and run["packages"]["transformers"]
@@ -287,6 +324,12 @@ def test_ddp_with_two_cpu_processes(workspace):
     assert state["epoch"] == pytest.approx(4 * 2 * 2 / rows, abs=0.05)
     assert json.loads((out / "run.json").read_text())["identity"]["dataset"] == \
         workspace["support"]
+    # evaluation under DDP counts each example once (accelerate repeats some to even out the
+    # last batch): the reported losses are those of the saved model, one process, one by one
+    metrics = json.loads((out / "metrics.json").read_text())
+    for split in ("validation", "test"):
+        assert metrics[split]["loss"] == pytest.approx(answer_loss_of_saved_run(
+            out, workspace["support"], workspace["store"], split), rel=1e-4), split
 
 
 @pytest.mark.slow

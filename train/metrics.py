@@ -2,8 +2,16 @@
 
 `Trainer` keeps every batch's predictions until the end of evaluation; full logits would be
 examples x length x vocabulary floats. So `preprocess_logits_for_metrics` reduces each batch on
-the device to two integers per example (predicted class, gold class) and only those travel.
-Accuracy and macro-F1 are a few lines of numpy (scikit-learn is not otherwise needed).
+the device to one row per example, `[loss sum, loss tokens, predicted class, gold class]`, and
+only those travel. Accuracy and macro-F1 are a few lines of numpy (scikit-learn is not otherwise
+needed).
+
+Why the loss is summed here and not taken from `Trainer`: `Trainer` reports the mean of per-batch
+mean losses, so a batch of two short answers weighs as much as a batch of long ones, and under
+DDP the examples `accelerate` repeats to even out the last batch are counted again (on the
+2-process test this moved the test loss from 6.41 to 6.93). Per-example rows are exact: the loss
+is summed over every answer token of the split and divided once, and `gather_for_metrics` drops
+the repeated examples' rows.
 """
 
 from __future__ import annotations
@@ -14,6 +22,11 @@ import numpy as np
 import torch
 
 from .data import IGNORE
+
+#: Columns of the per-example rows every reducer returns.
+LOSS_SUM, LOSS_TOKENS, PRED, GOLD = range(4)
+#: Positions whose cross-entropy is computed at once: bounds the float32 copy of their logits.
+LOSS_CHUNK = 2048
 
 
 def accuracy_f1(pred: np.ndarray, gold: np.ndarray, n_classes: int) -> dict[str, float]:
@@ -30,10 +43,49 @@ def accuracy_f1(pred: np.ndarray, gold: np.ndarray, n_classes: int) -> dict[str,
 
 
 def classifier_reduce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """(predicted class, gold class) per example, on the device."""
+    """Per example: cross-entropy, 1 token, predicted class, gold class (on the device)."""
     if isinstance(logits, tuple):
         logits = logits[0]
-    return torch.stack([logits.argmax(-1), labels], dim=1)
+    loss = torch.nn.functional.cross_entropy(logits.float(), labels, reduction="none")
+    return torch.stack([loss, torch.ones_like(loss), logits.argmax(-1).float(),
+                        labels.float()], dim=1)
+
+
+def answer_blocks(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(answer-token mask, answer-block-start mask) over the flattened batch. Every tokenized
+    example has exactly one answer block, after at least one prompt token (see `SFTTokenizer`),
+    in padded and in packed rows alike: blocks are examples."""
+    answer = labels.reshape(-1) != IGNORE
+    before = torch.zeros_like(answer)
+    before[1:] = answer[:-1]
+    row_start = torch.zeros_like(answer)
+    row_start.view(labels.shape)[:, 0] = True
+    return answer, answer & (~before | row_start)
+
+
+def answer_losses(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """(loss sum, answer tokens) per example: the cross-entropy of each answer token given the
+    logits one position earlier (labels are not shifted; a row's first token is never an answer
+    token, so no prediction crosses rows or packed examples)."""
+    answer, start = answer_blocks(labels)
+    flat_logits, flat_labels = logits.reshape(-1, logits.shape[-1]), labels.reshape(-1)
+    targets = torch.nonzero(answer).squeeze(1)
+    example = torch.cumsum(start.long(), 0)[targets] - 1
+    nll = [torch.nn.functional.cross_entropy(flat_logits[chunk - 1].float(), flat_labels[chunk],
+                                             reduction="none")
+           for chunk in targets.split(LOSS_CHUNK)]
+    nll = torch.cat(nll) if nll else flat_logits.new_zeros(0, dtype=torch.float32)
+    sums = torch.zeros(int(start.sum()), device=logits.device).index_add_(0, example, nll)
+    counts = torch.zeros_like(sums).index_add_(0, example, torch.ones_like(nll))
+    return torch.stack([sums, counts], dim=1)
+
+
+def sft_reduce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Per example: answer loss sum, answer tokens, and no class (-1, -1)."""
+    if isinstance(logits, tuple):
+        logits = logits[0]
+    losses = answer_losses(logits, labels)
+    return torch.cat([losses, torch.full_like(losses, -1.0)], dim=1)
 
 
 class LabelScorer:
@@ -47,27 +99,35 @@ class LabelScorer:
                        and min(first_tokens) >= 0)
 
     def __call__(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Per example: answer loss sum, answer tokens, predicted label, gold label (-1 where
+        the gold answer starts with no label's first token)."""
         if isinstance(logits, tuple):
             logits = logits[0]
-        flat_labels = labels.reshape(-1)
-        answer = flat_labels != IGNORE
-        before = torch.zeros_like(answer)
-        before[1:] = answer[:-1]
-        row_start = torch.zeros_like(answer)
-        row_start.view(labels.shape)[:, 0] = True
-        starts = torch.nonzero(answer & (~before | row_start)).squeeze(1)
+        starts = torch.nonzero(answer_blocks(labels)[1]).squeeze(1)
         ids = torch.tensor(self.first_tokens, device=logits.device)
         scores = logits.reshape(-1, logits.shape[-1])[starts - 1][:, ids]
-        gold_token = flat_labels[starts]
-        gold = (gold_token[:, None] == ids[None, :]).float().argmax(1)
-        gold[~(gold_token[:, None] == ids[None, :]).any(1)] = -1
-        return torch.stack([scores.argmax(1), gold], dim=1)
+        gold_token = labels.reshape(-1)[starts]
+        is_label = gold_token[:, None] == ids[None, :]
+        gold = is_label.float().argmax(1)
+        gold[~is_label.any(1)] = -1
+        return torch.cat([answer_losses(logits, labels),
+                          torch.stack([scores.argmax(1), gold], dim=1).float()], dim=1)
 
 
-def pairs_metrics(pred_gold: np.ndarray, n_classes: int) -> dict[str, float]:
-    pairs = np.asarray(pred_gold).reshape(-1, 2)
-    pairs = pairs[pairs[:, 1] >= 0]  # padding rows added when batches are concatenated
-    return accuracy_f1(pairs[:, 0], pairs[:, 1], n_classes)
+def eval_metrics(rows: np.ndarray, n_classes: int = 0) -> dict[str, float]:
+    """The split's loss (summed over every loss token, divided once) and, with classes,
+    accuracy and macro-F1 over the examples whose gold class is known.
+
+    The key `loss` replaces `Trainer`'s own average: `evaluation_loop` moves unprefixed keys
+    onto `eval_<key>` after it has written `eval_loss` (a test pins this)."""
+    rows = np.asarray(rows, dtype=np.float64).reshape(-1, 4)
+    rows = rows[rows[:, LOSS_TOKENS] > 0]  # padding rows added when batches are concatenated
+    metrics = {"loss": float(rows[:, LOSS_SUM].sum() / max(rows[:, LOSS_TOKENS].sum(), 1))}
+    if n_classes:
+        known = rows[rows[:, GOLD] >= 0]
+        metrics |= accuracy_f1(known[:, PRED].astype(np.int64), known[:, GOLD].astype(np.int64),
+                               n_classes)
+    return metrics
 
 
 def perplexity(loss: float | None) -> float | None:

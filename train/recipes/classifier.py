@@ -11,7 +11,7 @@ from transformers import DataCollatorWithPadding
 from ..config import TrainConfig
 from ..data import Version, tokenize_classification
 from ..loop import Flow, fit
-from ..metrics import classifier_reduce, pairs_metrics
+from ..metrics import classifier_reduce, eval_metrics
 from ..modeling import load_classifier, load_tokenizer
 
 
@@ -22,6 +22,6 @@ def run(cfg: TrainConfig, version: Version, output: Path) -> dict[str, Any]:
     splits, truncated = tokenize_classification(version, tokenizer, cfg.max_length, labels)
     flow = Flow(model, tokenizer, splits, DataCollatorWithPadding(tokenizer), truncated,
                 preprocess_logits=classifier_reduce,
-                compute_metrics=lambda p: pairs_metrics(p.predictions, len(labels)),
+                compute_metrics=lambda p: eval_metrics(p.predictions, len(labels)),
                 extra_run_info={"labels": labels}, best_metric="macro_f1")
     return fit(cfg, version, flow, output)

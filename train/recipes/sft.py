@@ -15,7 +15,7 @@ from transformers import DataCollatorForSeq2Seq, DataCollatorWithFlattening
 from ..config import TrainConfig
 from ..data import IGNORE, Version, tokenize_sft
 from ..loop import Flow, fit
-from ..metrics import LabelScorer, pairs_metrics
+from ..metrics import LabelScorer, eval_metrics, sft_reduce
 from ..modeling import load_causal_lm, load_tokenizer
 
 #: Attention implementations that honour packed position ids (block-diagonal attention).
@@ -52,14 +52,15 @@ def run(cfg: TrainConfig, version: Version, output: Path) -> dict[str, Any]:
     attention = getattr(model.config, "_attn_implementation", "eager")
     packing = cfg.packing if cfg.packing is not None else attention in PACKING_ATTENTION
     collator = packing_collator(tokenizer) if packing else padding_collator(tokenizer)
-    flow = Flow(model, tokenizer, splits, collator, truncated,
+    flow = Flow(model, tokenizer, splits, collator, truncated, preprocess_logits=sft_reduce,
+                compute_metrics=lambda p: eval_metrics(p.predictions),
                 extra_run_info={"packing": packing, "attention": attention})
     labels = version.labels()
     if labels:
         scorer = LabelScorer(label_first_tokens(version, splits, labels))
         if scorer.usable:
             flow.preprocess_logits = scorer
-            flow.compute_metrics = lambda p: pairs_metrics(p.predictions, len(labels))
+            flow.compute_metrics = lambda p: eval_metrics(p.predictions, len(labels))
             flow.extra_run_info["label_first_tokens"] = dict(zip(labels, scorer.first_tokens,
                                                                  strict=True))
     return fit(cfg, version, flow, output)
