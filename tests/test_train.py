@@ -87,6 +87,29 @@ def test_loss_only_on_the_answer_and_eos_appended(workspace):
     assert raw["text"][:30] in tok.decode(ids[~answer])
 
 
+
+def test_every_assistant_turn_is_trained_and_nothing_else(workspace):
+    tok = tokenizer_of(workspace["lm"])
+    messages = [{"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "My router drops the connection."},
+                {"role": "assistant", "content": "Which model is it?"},
+                {"role": "user", "content": "The AX1800, bought in March."},
+                {"role": "assistant", "content": "Switch it to channel 6."}]
+    fn = SFTTokenizer(tok, 256, use_chat_template=True)
+    row = fn({"messages": [messages], "prompt": [None], "completion": [None]})
+    ids, labels = np.array(row["input_ids"][0]), np.array(row["labels"][0])
+    trained = tok.decode(ids[labels != IGNORE], skip_special_tokens=True)
+    context = tok.decode(ids[labels == IGNORE], skip_special_tokens=True)
+    assert "Which model is it?" in trained and "Switch it to channel 6." in trained
+    for text in ("Be brief.", "router drops", "AX1800"):
+        assert text in context and text not in trained
+    assert ids[-1] == labels[-1] == tok.eos_token_id
+    # cut to 24 tokens: the end of the conversation stays, the first token carries no label
+    short = SFTTokenizer(tok, 24, use_chat_template=True)(
+        {"messages": [messages], "prompt": [None], "completion": [None]})
+    assert short["truncated"] == [True] and short["input_ids"][0] == list(ids[-24:])
+    assert short["labels"][0][0] == IGNORE and short["labels"][0][1:] == list(labels[-23:])
+
 def test_eos_learned_where_pad_is_eos(workspace):
     from train.recipes.sft import packing_collator, padding_collator
 
@@ -152,7 +175,7 @@ def test_packed_loss_equals_unpacked_loss(workspace):
     assert abs(loss_packed - alone[:, 0].sum() / alone[:, 1].sum()) < 1e-4
     assert abs(leaky - loss_packed) > 1e-4
     # the evaluation's per-example rows give the same sums from packed and from padded logits
-    for logits, labels in ((out_packed.logits, packed["labels"]),
+    for logits, labels in ((out_packed.logits, (packed["labels"], packed["position_ids"])),
                            (out_padded.logits, padded["labels"])):
         rows = sft_reduce(logits, labels).numpy()
         np.testing.assert_allclose(rows[:, :2], alone, rtol=1e-4)
@@ -178,7 +201,8 @@ def test_label_scorer_reads_the_first_answer_position():
     logits[1, 0, 5] = 2.0   # row 1 predicts label 0 where gold is token 5
     out = scorer(logits, labels)
     assert out[:, 2:].tolist() == [[0, 1], [0, 0]]
-    packed = scorer(logits.reshape(1, 8, 10), labels.reshape(1, 8))
+    position_ids = torch.tensor([[0, 1, 2, 3, 0, 1, 2, 3]])
+    packed = scorer(logits.reshape(1, 8, 10), (labels.reshape(1, 8), position_ids))
     assert packed.tolist() == out.tolist()
     # loss columns: each answer token's cross-entropy given the position before, summed
     ce = [torch.nn.functional.cross_entropy(logits[r, t - 1], labels[r, t]).item()

@@ -2,11 +2,12 @@
 template, tokenized with the loss on the answer only.
 
 SFT rows come from `messages` (rendered with the tokenizer's chat template when it has one) or
-else from the version's own `prompt`/`completion`. Everything before the last assistant turn is
-the prompt (labels -100); the last assistant turn is the completion, which always ends in EOS (a
-model whose pad token is its EOS would otherwise never learn to stop, because collators mask pad
-ids). Too-long rows lose the start of their prompt, then the end of their completion; every
-truncation is counted and reported.
+else from the version's own `prompt`/`completion`. Every assistant turn is trained (as TRL's
+`assistant_only_loss`); everything else, system and user turns and the template's markup before
+each answer, has labels -100. The last answer always ends in EOS (a model whose pad token is its
+EOS would otherwise never learn to stop, because collators mask pad ids). Too-long rows lose the
+start of the conversation, then the end of their last answer; every truncation is counted and
+reported.
 """
 
 from __future__ import annotations
@@ -71,17 +72,36 @@ def check_method_fits(version: Version, method: str) -> None:
         raise DataprepError(f"{version.spec}: the train split is empty")
 
 
-def _completion_split(tokenizer, messages: list[dict]) -> tuple[str, str] | None:
-    """(prompt text, completion text) via the chat template: the template applied to the turns
-    before the last assistant turn with a generation prompt, and what the full conversation adds
-    to it. None when the template does not render the prompt as a prefix of the whole."""
-    last = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
-    prompt = tokenizer.apply_chat_template(messages[:last], tokenize=False,
-                                           add_generation_prompt=True)
-    full = tokenizer.apply_chat_template(messages[:last + 1], tokenize=False)
-    if not full.startswith(prompt):
+def chat_segments(tokenizer, messages: list[dict]) -> list[tuple[str, bool]] | None:
+    """The rendered conversation as (text, is an assistant answer) segments, context and answer
+    in turn: for each assistant turn, what the template adds before it (up to and including the
+    generation prompt) and then the answer it renders. None when a template does not render each
+    shorter conversation as a prefix of the longer one (some drop earlier reasoning)."""
+    segments, rendered = [], ""
+    for i, message in enumerate(messages):
+        if message["role"] != "assistant":
+            continue
+        prompt = tokenizer.apply_chat_template(messages[:i], tokenize=False,
+                                               add_generation_prompt=True)
+        full = tokenizer.apply_chat_template(messages[:i + 1], tokenize=False)
+        if not (prompt.startswith(rendered) and full.startswith(prompt)):
+            return None
+        segments += [(prompt[len(rendered):], False), (full[len(prompt):], True)]
+        rendered = full
+    if not segments:
         return None
-    return prompt, full[len(prompt):].rstrip()
+    segments[-1] = (segments[-1][0].rstrip(), True)
+    return segments
+
+
+def truncate(ids: list[int], labels: list[int], last_answer: int, max_length: int
+             ) -> tuple[list[int], list[int]]:
+    """Keep the end of the conversation; where the last answer (`last_answer` tokens, EOS
+    included) alone does not fit, keep one token before it and the start of the answer."""
+    if last_answer >= max_length:
+        start = max(len(ids) - last_answer - 1, 0)
+        return ids[start:start + max_length], labels[start:start + max_length]
+    return ids[-max_length:], labels[-max_length:]
 
 
 @dataclass
@@ -92,30 +112,37 @@ class SFTTokenizer:
     max_length: int
     use_chat_template: bool
 
-    def texts(self, batch: dict[str, list]) -> tuple[list[str], list[str]]:
+    def segments(self, batch: dict[str, list]) -> list[list[tuple[str, bool]]]:
         if self.use_chat_template:
-            pairs = [_completion_split(self.tokenizer, m) for m in batch["messages"]]
-            if all(p is not None for p in pairs):
-                return [p[0] for p in pairs], [p[1] for p in pairs]
-        return list(batch["prompt"]), list(batch["completion"])
+            rows = [chat_segments(self.tokenizer, m) for m in batch["messages"]]
+            if all(r is not None for r in rows):
+                return rows
+        return [[(p, False), (c, True)] for p, c in zip(batch["prompt"], batch["completion"],
+                                                        strict=True)]
 
     def __call__(self, batch: dict[str, list]) -> dict[str, list]:
-        prompts, completions = self.texts(batch)
-        tok = self.tokenizer
-        prompt_ids = tok(prompts, add_special_tokens=True)["input_ids"]
-        completion_ids = tok(completions, add_special_tokens=False)["input_ids"]
-        eos = tok.eos_token_id
+        rows = self.segments(batch)
+        tok, eos = self.tokenizer, self.tokenizer.eos_token_id
+        # two tokenizer calls per batch: the first segment of each row gets the special tokens
+        # (BOS), the others none
+        firsts = tok([r[0][0] for r in rows], add_special_tokens=True)["input_ids"]
+        rests = iter(tok([text for r in rows for text, _ in r[1:]] or [""],
+                         add_special_tokens=False)["input_ids"])
         out: dict[str, list] = {"input_ids": [], "labels": [], "truncated": []}
-        for p, c in zip(prompt_ids, completion_ids, strict=True):
-            if not c or c[-1] != eos:
-                c = c + [eos]
-            truncated = len(p) + len(c) > self.max_length
+        for row, first in zip(rows, firsts, strict=True):
+            pieces = [first] + [next(rests) for _ in row[1:]]
+            if not pieces[-1] or pieces[-1][-1] != eos:
+                pieces[-1] = pieces[-1] + [eos]
+            ids = [t for piece in pieces for t in piece]
+            labels = [t if answer else IGNORE for piece, (_, answer) in zip(pieces, row,
+                                                                             strict=True)
+                      for t in piece]
+            truncated = len(ids) > self.max_length
             if truncated:
-                c = c[: self.max_length - 1] if len(c) >= self.max_length else c
-                keep = self.max_length - len(c)
-                p = p[len(p) - keep:] if keep > 0 else []
-            out["input_ids"].append(p + c)
-            out["labels"].append([IGNORE] * len(p) + c)
+                ids, labels = truncate(ids, labels, len(pieces[-1]), self.max_length)
+            labels[0] = IGNORE  # a row's first token has no prediction (see metrics)
+            out["input_ids"].append(ids)
+            out["labels"].append(labels)
             out["truncated"].append(truncated)
         return out
 

@@ -37,6 +37,8 @@ class Flow:
     #: validation macro-F1 (its loss rises from overconfidence while accuracy still improves:
     #: on Rotten Tomatoes, keeping the lowest-loss checkpoint cost 2 points of test accuracy).
     best_metric: str = "loss"
+    #: Batch fields `Trainer` hands to `preprocess_logits` as labels (None: the model's labels).
+    label_names: list[str] | None = None
 
 
 def is_main_process() -> bool:
@@ -51,7 +53,7 @@ def _base_config(model):
 
 
 def training_arguments(cfg: TrainConfig, output: Path, n_train: int, has_eval: bool,
-                       best_metric: str = "loss"):
+                       best_metric: str = "loss", label_names: list[str] | None = None):
     from transformers import TrainingArguments
 
     steps_per_epoch = max(1, math.ceil(n_train / (cfg.batch_size * cfg.grad_accum)))
@@ -69,7 +71,7 @@ def training_arguments(cfg: TrainConfig, output: Path, n_train: int, has_eval: b
         save_strategy="steps", save_steps=eval_steps, save_total_limit=2,
         load_best_model_at_end=has_eval, metric_for_best_model=f"eval_{best_metric}",
         greater_is_better=best_metric != "loss", logging_steps=max(1, min(50, eval_steps)),
-        report_to=[],
+        report_to=[], label_names=label_names,
         remove_unused_columns=False, dataloader_num_workers=0, dataloader_pin_memory=gpu,
         # On a machine without CUDA, use_cpu is what lets accelerate see a torchrun launch as
         # multi-process CPU training (gloo); otherwise each process would train alone.
@@ -92,7 +94,8 @@ def fit(cfg: TrainConfig, version: Version, flow: Flow, output: Path) -> dict[st
         callbacks.append(EarlyStoppingCallback(cfg.early_stopping_patience))
     trainer = Trainer(
         model=flow.model, args=training_arguments(cfg, output, flow.splits["train"].num_rows,
-                                                  has_eval, flow.best_metric),
+                                                  has_eval, flow.best_metric,
+                                                  flow.label_names),
         train_dataset=flow.splits["train"],
         eval_dataset=flow.splits["validation"] if has_eval else None,
         data_collator=flow.collator, processing_class=flow.tokenizer, callbacks=callbacks,

@@ -3,8 +3,9 @@
 `Trainer` keeps every batch's predictions until the end of evaluation; full logits would be
 examples x length x vocabulary floats. So `preprocess_logits_for_metrics` reduces each batch on
 the device to one row per example, `[loss sum, loss tokens, predicted class, gold class]`, and
-only those travel. Accuracy and macro-F1 are a few lines of numpy (scikit-learn is not otherwise
-needed).
+only those travel. In packed batches examples are told apart by their position ids, which the
+SFT flow hands over next to the labels (`label_names`). Accuracy and macro-F1 are a few lines of
+numpy (scikit-learn is not otherwise needed).
 
 Why the loss is summed here and not taken from `Trainer`: `Trainer` reports the mean of per-batch
 mean losses, so a batch of two short answers weighs as much as a batch of long ones, and under
@@ -51,40 +52,59 @@ def classifier_reduce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tenso
                         labels.float()], dim=1)
 
 
-def answer_blocks(labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(answer-token mask, answer-block-start mask) over the flattened batch. Every tokenized
-    example has exactly one answer block, after at least one prompt token (see `SFTTokenizer`),
-    in padded and in packed rows alike: blocks are examples."""
-    answer = labels.reshape(-1) != IGNORE
-    before = torch.zeros_like(answer)
-    before[1:] = answer[:-1]
-    row_start = torch.zeros_like(answer)
-    row_start.view(labels.shape)[:, 0] = True
-    return answer, answer & (~before | row_start)
+def split_labels(labels) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """`Trainer` hands over `(labels, position_ids)` when the flow names both as label names
+    (packed batches: position ids are where examples start), else the labels alone."""
+    if isinstance(labels, tuple | list):
+        return labels[0], labels[1] if len(labels) > 1 else None
+    return labels, None
 
 
-def answer_losses(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+def example_of_token(labels: torch.Tensor, position_ids: torch.Tensor | None
+                     ) -> tuple[torch.Tensor, int]:
+    """(example index of every token of the flattened batch, number of examples): a padded
+    batch has one example a row; a packed row starts an example wherever its position ids
+    restart at 0 (padding added across processes has position id -100 and no loss)."""
+    if position_ids is None:
+        rows, length = labels.shape
+        return torch.arange(rows, device=labels.device).repeat_interleave(length), rows
+    starts = position_ids.reshape(-1) == 0
+    return torch.cumsum(starts.long(), 0) - 1, int(starts.sum())
+
+
+def answer_losses(logits: torch.Tensor, labels: torch.Tensor, example: torch.Tensor,
+                  n_examples: int) -> torch.Tensor:
     """(loss sum, answer tokens) per example: the cross-entropy of each answer token given the
-    logits one position earlier (labels are not shifted; a row's first token is never an answer
-    token, so no prediction crosses rows or packed examples)."""
-    answer, start = answer_blocks(labels)
+    logits one position earlier (labels are not shifted; an example's first token never carries
+    a label, so no prediction crosses rows or packed examples)."""
     flat_logits, flat_labels = logits.reshape(-1, logits.shape[-1]), labels.reshape(-1)
-    targets = torch.nonzero(answer).squeeze(1)
-    example = torch.cumsum(start.long(), 0)[targets] - 1
+    targets = torch.nonzero(flat_labels != IGNORE).squeeze(1)
     nll = [torch.nn.functional.cross_entropy(flat_logits[chunk - 1].float(), flat_labels[chunk],
                                              reduction="none")
            for chunk in targets.split(LOSS_CHUNK)]
     nll = torch.cat(nll) if nll else flat_logits.new_zeros(0, dtype=torch.float32)
-    sums = torch.zeros(int(start.sum()), device=logits.device).index_add_(0, example, nll)
-    counts = torch.zeros_like(sums).index_add_(0, example, torch.ones_like(nll))
+    sums = torch.zeros(n_examples, device=logits.device).index_add_(0, example[targets], nll)
+    counts = torch.zeros_like(sums).index_add_(0, example[targets], torch.ones_like(nll))
     return torch.stack([sums, counts], dim=1)
 
 
-def sft_reduce(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+def first_answer_token(labels: torch.Tensor, example: torch.Tensor, n_examples: int
+                       ) -> torch.Tensor:
+    """Flat index of each example's first answer token (-1 for an example without one)."""
+    flat = labels.reshape(-1)
+    targets = torch.nonzero(flat != IGNORE).squeeze(1)
+    first = torch.full((n_examples,), flat.numel(), device=labels.device)
+    first.scatter_reduce_(0, example[targets], targets, "amin")
+    first[first == flat.numel()] = -1
+    return first
+
+
+def sft_reduce(logits, labels) -> torch.Tensor:
     """Per example: answer loss sum, answer tokens, and no class (-1, -1)."""
     if isinstance(logits, tuple):
         logits = logits[0]
-    losses = answer_losses(logits, labels)
+    labels, position_ids = split_labels(labels)
+    losses = answer_losses(logits, labels, *example_of_token(labels, position_ids))
     return torch.cat([losses, torch.full_like(losses, -1.0)], dim=1)
 
 
@@ -98,19 +118,21 @@ class LabelScorer:
         self.usable = (len(set(first_tokens)) == len(first_tokens) > 1
                        and min(first_tokens) >= 0)
 
-    def __call__(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    def __call__(self, logits, labels) -> torch.Tensor:
         """Per example: answer loss sum, answer tokens, predicted label, gold label (-1 where
         the gold answer starts with no label's first token)."""
         if isinstance(logits, tuple):
             logits = logits[0]
-        starts = torch.nonzero(answer_blocks(labels)[1]).squeeze(1)
+        labels, position_ids = split_labels(labels)
+        example, n = example_of_token(labels, position_ids)
+        first = first_answer_token(labels, example, n)
         ids = torch.tensor(self.first_tokens, device=logits.device)
-        scores = logits.reshape(-1, logits.shape[-1])[starts - 1][:, ids]
-        gold_token = labels.reshape(-1)[starts]
-        is_label = gold_token[:, None] == ids[None, :]
+        scores = logits.reshape(-1, logits.shape[-1])[(first - 1).clamp(min=0)][:, ids]
+        gold_token = labels.reshape(-1)[first.clamp(min=0)]
+        is_label = (gold_token[:, None] == ids[None, :]) & (first >= 0)[:, None]
         gold = is_label.float().argmax(1)
         gold[~is_label.any(1)] = -1
-        return torch.cat([answer_losses(logits, labels),
+        return torch.cat([answer_losses(logits, labels, example, n),
                           torch.stack([scores.argmax(1), gold], dim=1).float()], dim=1)
 
 

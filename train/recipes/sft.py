@@ -1,8 +1,9 @@
 """Supervised fine-tuning of a causal LM (LoRA or full) on any kind of version.
 
-Loss on the answer only, EOS learned, padding-free packing where the attention implementation
-supports it (position ids restart per example, so no token attends across examples), and, on a
-classification-derived version, accuracy and macro-F1 of the label the model ranks first.
+Loss on every assistant answer and nothing else, EOS learned, padding-free packing where the
+attention implementation supports it (position ids restart per example, so no token attends
+across examples), and, on a classification-derived version, accuracy and macro-F1 of the label
+the model ranks first.
 """
 
 from __future__ import annotations
@@ -54,7 +55,9 @@ def run(cfg: TrainConfig, version: Version, output: Path) -> dict[str, Any]:
     collator = packing_collator(tokenizer) if packing else padding_collator(tokenizer)
     flow = Flow(model, tokenizer, splits, collator, truncated, preprocess_logits=sft_reduce,
                 compute_metrics=lambda p: eval_metrics(p.predictions),
-                extra_run_info={"packing": packing, "attention": attention})
+                extra_run_info={"packing": packing, "attention": attention},
+                # packed rows: position ids tell the evaluation where each example starts
+                label_names=["labels", "position_ids"] if packing else None)
     labels = version.labels()
     if labels:
         scorer = LabelScorer(label_first_tokens(version, splits, labels))
