@@ -23,6 +23,7 @@ import io
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import time
@@ -143,8 +144,6 @@ def main() -> None:
     for name, flags in runs:
         out = work / "runs" / flags[1]
         if out.exists():
-            import shutil
-
             shutil.rmtree(out)
         sh(sys.executable, "-m", "train", spec, *flags, "--store", str(store), "--output",
            str(out), cwd=work)

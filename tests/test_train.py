@@ -49,23 +49,27 @@ def tokenizer_of(path):
     return AutoTokenizer.from_pretrained(str(path))
 
 
+def losses_one_by_one(model, rows) -> np.ndarray:
+    """(loss summed over the answer tokens, answer tokens) of each tokenized row, run alone."""
+    out = []
+    with torch.no_grad():
+        for row in rows:
+            labels = torch.tensor([row["labels"]])
+            n = int((labels[:, 1:] != IGNORE).sum())
+            out.append((model(input_ids=torch.tensor([row["input_ids"]]),
+                              labels=labels).loss.item() * n, n))
+    return np.array(out)
+
+
 def answer_loss_of_saved_run(out: Path, spec: str, store: Path, split: str) -> float:
     """The split's loss recomputed from the saved run, one example at a time: the sum over
     every answer token of the split, divided once."""
     from train.load import load_run
 
     model, tok = load_run(out)
-    model.eval()
     splits, _ = tokenize_sft(load_version(spec, str(store)), tok, 256)
-    total, count = 0.0, 0
-    with torch.no_grad():
-        for row in splits[split]:
-            labels = torch.tensor([row["labels"]])
-            n = int((labels[:, 1:] != IGNORE).sum())
-            total += model(input_ids=torch.tensor([row["input_ids"]]),
-                           labels=labels).loss.item() * n
-            count += n
-    return total / count
+    alone = losses_one_by_one(model.eval(), splits[split])
+    return alone[:, 0].sum() / alone[:, 1].sum()
 
 
 # --- tokenization ---------------------------------------------------------------------------
@@ -85,7 +89,6 @@ def test_loss_only_on_the_answer_and_eos_appended(workspace):
     assert tok.decode(ids[answer], skip_special_tokens=True).strip() == raw["label"]
     assert ids[-1] == tok.eos_token_id and labels[-1] == tok.eos_token_id
     assert raw["text"][:30] in tok.decode(ids[~answer])
-
 
 
 def test_every_assistant_turn_is_trained_and_nothing_else(workspace):
@@ -109,6 +112,7 @@ def test_every_assistant_turn_is_trained_and_nothing_else(workspace):
         {"messages": [messages], "prompt": [None], "completion": [None]})
     assert short["truncated"] == [True] and short["input_ids"][0] == list(ids[-24:])
     assert short["labels"][0][0] == IGNORE and short["labels"][0][1:] == list(labels[-23:])
+
 
 def test_eos_learned_where_pad_is_eos(workspace):
     from train.recipes.sft import packing_collator, padding_collator
@@ -163,14 +167,7 @@ def test_packed_loss_equals_unpacked_loss(workspace):
     with torch.no_grad():
         out_packed, out_padded = model(**packed), model(**padded)
         loss_packed, loss_padded = out_packed.loss.item(), out_padded.loss.item()
-        # and each example alone: (loss summed over its answer tokens, answer tokens)
-        alone = []
-        for f in features:
-            ids = torch.tensor([f["input_ids"]])
-            labels = torch.tensor([f["labels"]])
-            n = int((labels[:, 1:] != IGNORE).sum())
-            alone.append((model(input_ids=ids, labels=labels).loss.item() * n, n))
-    alone = np.array(alone)
+    alone = losses_one_by_one(model, features)
     assert abs(loss_packed - loss_padded) < 1e-4
     assert abs(loss_packed - alone[:, 0].sum() / alone[:, 1].sum()) < 1e-4
     assert abs(leaky - loss_packed) > 1e-4

@@ -99,12 +99,17 @@ def first_answer_token(labels: torch.Tensor, example: torch.Tensor, n_examples: 
     return first
 
 
-def sft_reduce(logits, labels) -> torch.Tensor:
-    """Per example: answer loss sum, answer tokens, and no class (-1, -1)."""
+def unpack_batch(logits, labels) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    """What `Trainer` hands a reducer, as (logits, labels, example of each token, examples)."""
     if isinstance(logits, tuple):
         logits = logits[0]
     labels, position_ids = split_labels(labels)
-    losses = answer_losses(logits, labels, *example_of_token(labels, position_ids))
+    return logits, labels, *example_of_token(labels, position_ids)
+
+
+def sft_reduce(logits, labels) -> torch.Tensor:
+    """Per example: answer loss sum, answer tokens, and no class (-1, -1)."""
+    losses = answer_losses(*unpack_batch(logits, labels))
     return torch.cat([losses, torch.full_like(losses, -1.0)], dim=1)
 
 
@@ -121,10 +126,7 @@ class LabelScorer:
     def __call__(self, logits, labels) -> torch.Tensor:
         """Per example: answer loss sum, answer tokens, predicted label, gold label (-1 where
         the gold answer starts with no label's first token)."""
-        if isinstance(logits, tuple):
-            logits = logits[0]
-        labels, position_ids = split_labels(labels)
-        example, n = example_of_token(labels, position_ids)
+        logits, labels, example, n = unpack_batch(logits, labels)
         first = first_answer_token(labels, example, n)
         ids = torch.tensor(self.first_tokens, device=logits.device)
         scores = logits.reshape(-1, logits.shape[-1])[(first - 1).clamp(min=0)][:, ids]
@@ -141,7 +143,7 @@ def eval_metrics(rows: np.ndarray, n_classes: int = 0) -> dict[str, float]:
     accuracy and macro-F1 over the examples whose gold class is known.
 
     The key `loss` replaces `Trainer`'s own average: `evaluation_loop` moves unprefixed keys
-    onto `eval_<key>` after it has written `eval_loss` (a test pins this)."""
+    onto `eval_<key>` after it has written `eval_loss` (the DDP test pins this)."""
     rows = np.asarray(rows, dtype=np.float64).reshape(-1, 4)
     rows = rows[rows[:, LOSS_TOKENS] > 0]  # padding rows added when batches are concatenated
     metrics = {"loss": float(rows[:, LOSS_SUM].sum() / max(rows[:, LOSS_TOKENS].sum(), 1))}
