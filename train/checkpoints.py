@@ -16,12 +16,14 @@ from dataprep.errors import DataprepError
 
 from .config import TrainConfig
 from .data import Version
+from .distributed import agreed, use_cpu
 
 RUN_FILE = "run.json"
 
 
-def default_output(version: Version) -> Path:
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+def default_output(version: Version, cpu: bool) -> Path:
+    """`runs/<name>-<version>-<UTC time>/`, the same directory on every process of a launch."""
+    stamp = agreed(datetime.now(UTC).strftime("%Y%m%d-%H%M%S"), cpu)
     return Path("runs") / f"{version.ref.name}-{version.ref.version}-{stamp}"
 
 
@@ -40,7 +42,7 @@ def output_dir(cfg: TrainConfig, version: Version) -> Path:
             raise DataprepError(f"--resume: no earlier run of {version.spec} under runs/; give "
                                 "--output DIR")
         return found
-    return default_output(version)
+    return default_output(version, use_cpu(cfg))
 
 
 def last_checkpoint(directory: Path) -> Path | None:

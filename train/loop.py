@@ -5,7 +5,6 @@ stopping on validation loss, resume, the test split evaluated once at the end, a
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ import torch
 from .checkpoints import check_resume
 from .config import TrainConfig
 from .data import Version
+from .distributed import finish, is_main_process, use_cpu
 from .metrics import perplexity
 from .modeling import use_bf16
 from .outputs import write_card, write_json, write_run
@@ -39,11 +39,6 @@ class Flow:
     best_metric: str = "loss"
     #: Batch fields `Trainer` hands to `preprocess_logits` as labels (None: the model's labels).
     label_names: list[str] | None = None
-
-
-def is_main_process() -> bool:
-    """Rank 0 of a torchrun / accelerate launch (or the only process): the one that writes."""
-    return int(os.environ.get("RANK", "0")) == 0
 
 
 def _base_config(model):
@@ -75,7 +70,7 @@ def training_arguments(cfg: TrainConfig, output: Path, n_train: int, has_eval: b
         remove_unused_columns=False, dataloader_num_workers=0, dataloader_pin_memory=gpu,
         # On a machine without CUDA, use_cpu is what lets accelerate see a torchrun launch as
         # multi-process CPU training (gloo); otherwise each process would train alone.
-        use_cpu=cfg.device == "cpu" or not gpu,
+        use_cpu=use_cpu(cfg),
         disable_tqdm=False)
 
 
@@ -114,8 +109,15 @@ def fit(cfg: TrainConfig, version: Version, flow: Flow, output: Path) -> dict[st
     metrics["truncated_rows"] = flow.truncated
     _base_config(flow.model).use_cache = True  # for generation after loading; see modeling
     trainer.save_model(str(output))
-    if not trainer.is_world_process_zero():
-        return metrics
+    if trainer.is_world_process_zero():
+        write_outputs(cfg, version, flow, output, metrics)
+    finish()
+    return metrics
+
+
+def write_outputs(cfg: TrainConfig, version: Version, flow: Flow, output: Path,
+                  metrics: dict[str, Any]) -> None:
+    """Rank 0's share: tokenizer, merged weights if asked, metrics.json and the model card."""
     flow.tokenizer.save_pretrained(str(output))
     saved = "the LoRA adapter" if cfg.lora_r else "the full model"
     if cfg.merge and cfg.lora_r:
@@ -125,4 +127,3 @@ def fit(cfg: TrainConfig, version: Version, flow: Flow, output: Path) -> dict[st
         saved += " and merged weights in `merged/`"
     write_json(output / "metrics.json", metrics)
     write_card(output, cfg, version, metrics, saved)
-    return metrics
