@@ -111,18 +111,11 @@ def load_pretrained(auto_class, ref: ModelRef, **kwargs):
         loaded = auto_class.from_pretrained(ref.path, **ref.kwargs(), **kwargs)
     except (OSError, ValueError) as exc:
         raise load_error(ref, exc) from None
-    if ref.gguf_file and hasattr(loaded, "hf_quantizer"):
-        dequantized_gguf(loaded)
+    quantizer = getattr(loaded, "hf_quantizer", None)
+    if ref.gguf_file and quantizer is not None:
+        # transformers dequantizes GGUF weights to the requested dtype on load but leaves the
+        # model flagged as GGUF-quantized, so `Trainer` refuses to train it; the weights are
+        # plain tensors, so the quantizer's own clean-up drops the flag (and the config entry,
+        # so saved configs do not claim a quantization they lack).
+        quantizer.remove_quantization_config(loaded)
     return loaded
-
-
-def dequantized_gguf(model) -> None:
-    """transformers dequantizes GGUF weights to the requested dtype on load but leaves the model
-    flagged as GGUF-quantized, so `Trainer` refuses to train it; the weights are plain tensors, so
-    the flag is dropped (and saved configs do not claim a quantization they lack)."""
-    model.hf_quantizer = None
-    if "is_quantized" in vars(model) or not isinstance(
-            getattr(type(model), "is_quantized", None), property):
-        model.is_quantized = False
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
