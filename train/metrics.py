@@ -18,6 +18,7 @@ the repeated examples' rows.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -72,44 +73,53 @@ def example_of_token(labels: torch.Tensor, position_ids: torch.Tensor | None
     return torch.cumsum(starts.long(), 0) - 1, int(starts.sum())
 
 
-def answer_losses(logits: torch.Tensor, labels: torch.Tensor, example: torch.Tensor,
-                  n_examples: int) -> torch.Tensor:
-    """(loss sum, answer tokens) per example: the cross-entropy of each answer token given the
-    logits one position earlier (labels are not shifted; an example's first token never carries
-    a label, so no prediction crosses rows or packed examples)."""
-    flat_logits, flat_labels = logits.reshape(-1, logits.shape[-1]), labels.reshape(-1)
-    targets = torch.nonzero(flat_labels != IGNORE).squeeze(1)
-    nll = [torch.nn.functional.cross_entropy(flat_logits[chunk - 1].float(), flat_labels[chunk],
-                                             reduction="none")
-           for chunk in targets.split(LOSS_CHUNK)]
-    nll = torch.cat(nll) if nll else flat_logits.new_zeros(0, dtype=torch.float32)
-    sums = torch.zeros(n_examples, device=logits.device).index_add_(0, example[targets], nll)
-    counts = torch.zeros_like(sums).index_add_(0, example[targets], torch.ones_like(nll))
-    return torch.stack([sums, counts], dim=1)
+class EvalBatch(NamedTuple):
+    """A batch as the reducers need it, flattened to tokens once."""
+
+    logits: torch.Tensor      # (tokens, vocabulary)
+    labels: torch.Tensor      # (tokens,)
+    example: torch.Tensor     # (tokens,) example index of every token
+    n_examples: int
+    answers: torch.Tensor     # flat indices of the answer tokens (labels != IGNORE), ascending
 
 
-def first_answer_token(labels: torch.Tensor, example: torch.Tensor, n_examples: int
-                       ) -> torch.Tensor:
-    """Flat index of each example's first answer token (-1 for an example without one)."""
-    flat = labels.reshape(-1)
-    targets = torch.nonzero(flat != IGNORE).squeeze(1)
-    first = torch.full((n_examples,), flat.numel(), device=labels.device)
-    first.scatter_reduce_(0, example[targets], targets, "amin")
-    first[first == flat.numel()] = -1
-    return first
-
-
-def unpack_batch(logits, labels) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
-    """What `Trainer` hands a reducer, as (logits, labels, example of each token, examples)."""
+def unpack_batch(logits, labels) -> EvalBatch:
+    """What `Trainer` hands a reducer, as an `EvalBatch`."""
     if isinstance(logits, tuple):
         logits = logits[0]
     labels, position_ids = split_labels(labels)
-    return logits, labels, *example_of_token(labels, position_ids)
+    example, n_examples = example_of_token(labels, position_ids)
+    flat_labels = labels.reshape(-1)
+    return EvalBatch(logits.reshape(-1, logits.shape[-1]), flat_labels, example, n_examples,
+                     torch.nonzero(flat_labels != IGNORE).squeeze(1))
+
+
+def answer_losses(batch: EvalBatch) -> torch.Tensor:
+    """(loss sum, answer tokens) per example: the cross-entropy of each answer token given the
+    logits one position earlier (labels are not shifted; an example's first token never carries
+    a label, so no prediction crosses rows or packed examples)."""
+    nll = [torch.nn.functional.cross_entropy(batch.logits[chunk - 1].float(),
+                                             batch.labels[chunk], reduction="none")
+           for chunk in batch.answers.split(LOSS_CHUNK)]
+    nll = torch.cat(nll) if nll else batch.logits.new_zeros(0, dtype=torch.float32)
+    owner = batch.example[batch.answers]
+    sums = torch.zeros(batch.n_examples, device=nll.device).index_add_(0, owner, nll)
+    counts = torch.zeros_like(sums).index_add_(0, owner, torch.ones_like(nll))
+    return torch.stack([sums, counts], dim=1)
+
+
+def first_answer_token(batch: EvalBatch) -> torch.Tensor:
+    """Flat index of each example's first answer token (-1 for an example without one)."""
+    none = batch.labels.numel()
+    first = torch.full((batch.n_examples,), none, device=batch.labels.device)
+    first.scatter_reduce_(0, batch.example[batch.answers], batch.answers, "amin")
+    first[first == none] = -1
+    return first
 
 
 def sft_reduce(logits, labels) -> torch.Tensor:
     """Per example: answer loss sum, answer tokens, and no class (-1, -1)."""
-    losses = answer_losses(*unpack_batch(logits, labels))
+    losses = answer_losses(unpack_batch(logits, labels))
     return torch.cat([losses, torch.full_like(losses, -1.0)], dim=1)
 
 
@@ -126,15 +136,15 @@ class LabelScorer:
     def __call__(self, logits, labels) -> torch.Tensor:
         """Per example: answer loss sum, answer tokens, predicted label, gold label (-1 where
         the gold answer starts with no label's first token)."""
-        logits, labels, example, n = unpack_batch(logits, labels)
-        first = first_answer_token(labels, example, n)
-        ids = torch.tensor(self.first_tokens, device=logits.device)
-        scores = logits.reshape(-1, logits.shape[-1])[(first - 1).clamp(min=0)][:, ids]
-        gold_token = labels.reshape(-1)[first.clamp(min=0)]
+        batch = unpack_batch(logits, labels)
+        first = first_answer_token(batch)
+        ids = torch.tensor(self.first_tokens, device=batch.logits.device)
+        scores = batch.logits[(first - 1).clamp(min=0)][:, ids]
+        gold_token = batch.labels[first.clamp(min=0)]
         is_label = (gold_token[:, None] == ids[None, :]) & (first >= 0)[:, None]
         gold = is_label.float().argmax(1)
         gold[~is_label.any(1)] = -1
-        return torch.cat([answer_losses(logits, labels, example, n),
+        return torch.cat([answer_losses(batch),
                           torch.stack([scores.argmax(1), gold], dim=1).float()], dim=1)
 
 
