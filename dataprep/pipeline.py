@@ -9,10 +9,13 @@ staging file into the splits, dropping duplicates and formatting.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import multiprocessing
 import os
 import shutil
+import signal
+import sys
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -122,6 +125,21 @@ def workers_for(paths: list[Path], workers: int | None) -> int:
     return max(1, workers)
 
 
+#: prctl option: the signal a process gets when its parent dies (linux/prctl.h).
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent(parent: int) -> None:
+    """Pool initializer: a worker ends when the run that forked it dies. Otherwise a worker of a
+    killed run (SIGKILL, the OOM killer) waits forever on its task queue, because it inherited
+    the queue's write end by fork and so never sees end-of-file. Linux's PR_SET_PDEATHSIG has no
+    wrapper in the standard library or in multiprocessing, hence ctypes."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the run died before the signal was armed
+        os._exit(1)
+
+
 def ordered_map(fn, items: Iterator[tuple], workers: int) -> Iterator[Any]:
     """fn(*item) for each item, in input order, at most 2 x workers batches in flight (so memory
     stays flat; `Executor.map` would read the whole input ahead)."""
@@ -132,7 +150,8 @@ def ordered_map(fn, items: Iterator[tuple], workers: int) -> Iterator[Any]:
     # fork: workers inherit the loaded modules and the fastText model, and a caller's script
     # needs no `if __name__ == "__main__"` guard (spawn and forkserver re-import it).
     context = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                             initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
         pending: deque = deque()
         for item in items:
             pending.append(pool.submit(fn, *item))

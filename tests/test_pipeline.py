@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import datasets
 import pyarrow as pa
@@ -181,6 +182,23 @@ def _big_input(path, n):
             fh.write(json.dumps({"id": f"T-{i}", "messages": messages}) + "\n")
 
 
+def command_line(proc_file: Path) -> bytes:
+    try:
+        return proc_file.read_bytes()
+    except OSError:  # the process ended while we looked
+        return b""
+
+
+def no_process_mentions(text: str, wait: float = 10.0) -> bool:
+    """True once no process's command line contains `text` (waits up to `wait` seconds)."""
+    deadline = time.time() + wait
+    while time.time() < deadline:
+        if not any(text.encode() in command_line(p) for p in Path("/proc").glob("[0-9]*/cmdline")):
+            return True
+        time.sleep(0.1)
+    return False
+
+
 @pytest.fixture(scope="module")
 def big_input(tmp_path_factory):
     path = tmp_path_factory.mktemp("big") / "big.jsonl"
@@ -204,6 +222,7 @@ def test_killed_run_leaves_no_partial_version(tmp_path, big_input, marker):
         time.sleep(0.005)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    assert no_process_mentions(str(store)), "worker processes outlived the killed run"
     versions = [p for p in (store / "big").iterdir() if not p.name.startswith(".")]
     assert versions == [] or {p.name for p in versions} == {
         (store / "big" / "latest").read_text().strip(), "latest"}, versions
