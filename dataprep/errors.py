@@ -1,22 +1,7 @@
-"""The one exception type a user's mistake raises, and how a command line reports it.
+"""The error a user's mistake in `dataprep` raises (input, recipe, store); see `common.errors`."""
 
-The CLI prints it as a single line (no traceback) and exits 1, so every message must say what is
-wrong and where: the file, the line and the field when there is one.
-"""
-
-import sys
-from collections.abc import Callable
+from common.errors import UserError
 
 
-class DataprepError(Exception):
-    """A problem with the user's input, recipe, store or request, not a bug in dataprep."""
-
-
-def run_command(app: Callable[[], object]) -> None:
-    """Run a CLI app: typer handles usage errors (exit 2); a user's mistake is one line on
-    stderr and exit 1 (shared by `dataprep` and `train`)."""
-    try:
-        app()
-    except DataprepError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(1)
+class DataprepError(UserError):
+    """A problem with the user's input, recipe or store, not a bug in dataprep."""

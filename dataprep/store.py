@@ -3,6 +3,9 @@
 A version is built in a hidden temporary directory beside its final place and renamed into place
 only when complete, so a run killed at any moment leaves no partial version (at most a hidden
 `.tmp-*` directory, which the next run removes). The version id is a hash of what made it.
+
+This module is the only one that knows the layout: the file names below, how a version is
+found (`resolve`) and read back (`open_version`, the public reader `train` and the CLI use).
 """
 
 from __future__ import annotations
@@ -18,6 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DataprepError
+
+#: The files of a version, beside the splits `DatasetDict.save_to_disk` lays out.
+MANIFEST_FILE = "manifest.json"
+REPORT_FILE = "report.json"
+REPORT_HTML_FILE = "report.html"
+REJECTED_FILE = "rejected.jsonl"
+REMOVED_FILE = "removed.jsonl"
+LATEST_FILE = "latest"
+#: The output splits, in order; a row's split code is its index here.
+SPLITS = ("train", "validation", "test")
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 VERSION_RE = re.compile(r"^[0-9a-f]{12}$")
@@ -62,14 +75,14 @@ def list_versions(root: Path, name: str) -> list[dict[str, Any]]:
         return []
     found = []
     for path in base.iterdir():
-        manifest = path / "manifest.json"
+        manifest = path / MANIFEST_FILE
         if VERSION_RE.match(path.name) and manifest.is_file():
             found.append(json.loads(manifest.read_text(encoding="utf-8")))
     return sorted(found, key=lambda m: (m["created_at"], m["version"]))
 
 
 def latest(root: Path, name: str) -> str | None:
-    pointer = root / name / "latest"
+    pointer = root / name / LATEST_FILE
     return pointer.read_text(encoding="utf-8").strip() if pointer.is_file() else None
 
 
@@ -145,7 +158,7 @@ def publish(tmp: Path, root: Path, name: str, version: str) -> bool:
     try:
         os.rename(tmp, final)
     except OSError:
-        if (final / "manifest.json").is_file():
+        if is_complete(final):
             shutil.rmtree(tmp, ignore_errors=True)
             return False
         raise
@@ -155,7 +168,92 @@ def publish(tmp: Path, root: Path, name: str, version: str) -> bool:
 
 def set_latest(root: Path, name: str, version: str) -> None:
     """Write the `latest` pointer atomically (write a temporary file, then rename)."""
-    pointer = root / name / "latest"
+    pointer = root / name / LATEST_FILE
     tmp = pointer.with_name(f".latest-{os.getpid()}")
     tmp.write_text(version + "\n", encoding="utf-8")
     os.replace(tmp, pointer)
+
+
+def is_complete(path: Path) -> bool:
+    """A version directory is complete once its manifest is in place (written last)."""
+    return (path / MANIFEST_FILE).is_file()
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def read_report(path: Path) -> dict[str, Any]:
+    """The report of the version at `path`."""
+    return _read_json(path / REPORT_FILE)
+
+
+def write_version_files(tmp: Path, manifest: dict[str, Any], report: dict[str, Any],
+                        html: str) -> None:
+    """The report, its page and the manifest into a version being built; the manifest last,
+    because its presence is what marks a version complete."""
+    write_json(tmp / REPORT_FILE, report)
+    (tmp / REPORT_HTML_FILE).write_text(html, encoding="utf-8")
+    write_json(tmp / MANIFEST_FILE, manifest)
+
+
+@dataclass
+class Version:
+    """One version read back from the store: what `train` and the CLI need of it."""
+
+    ref: VersionRef
+    data: Any                   # datasets.DatasetDict with train / validation / test
+    manifest: dict[str, Any]
+    report: dict[str, Any]
+
+    @property
+    def kind(self) -> str:
+        return self.manifest["kind"]
+
+    @property
+    def spec(self) -> str:
+        return f"{self.ref.name}@{self.ref.version}"
+
+    @property
+    def path(self) -> Path:
+        return self.ref.path
+
+    @property
+    def report_html(self) -> Path:
+        return self.ref.path / REPORT_HTML_FILE
+
+    @property
+    def counts(self) -> dict[str, Any]:
+        """The headline counts: input, rejected, filtered, duplicates, augmented, per split."""
+        c = self.report["counts"]
+        return {"input": c["input"], "rejected": c["rejected"],
+                "filtered": sum(c["filtered_by_reason"].values()),
+                "duplicates_exact": c["duplicates"]["exact"],
+                "duplicates_near": c["duplicates"]["near"],
+                "augmented": sum(c["augmented"].values()),
+                "splits": {s: c["output"][s] for s in SPLITS}}
+
+    def labels(self) -> list[str]:
+        """The label names of a labelled version, sorted (the class index order); [] if none."""
+        if "label" not in self.data["train"].column_names:
+            return []
+        names: set[str] = set()
+        for split in SPLITS:
+            names.update(self.data[split].unique("label"))
+        return sorted(names)
+
+
+def open_version(spec: str, store: str | Path | None = None) -> Version:
+    """A version by `name@latest`, `name@<id>` or `name@<unique id prefix>`, from `store`
+    (else $DATAPREP_STORE, else ./store): its splits, manifest and report."""
+    import datasets
+
+    if "@" not in spec:
+        raise DataprepError(f"{spec!r}: give a dataset version as NAME@VERSION (or NAME@latest)")
+    ref = resolve(store_root(store), spec)
+    data = datasets.load_from_disk(str(ref.path))
+    return Version(ref, data, _read_json(ref.path / MANIFEST_FILE), read_report(ref.path))

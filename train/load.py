@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from dataprep.models import load_pretrained, resolve_model
+from common.models import load_pretrained, resolve_model
 
 
 def load_run(run_dir: str | Path):

@@ -12,8 +12,8 @@ from typing import Any
 
 import torch
 
+from common.models import load_pretrained, resolve_model
 from dataprep.errors import DataprepError
-from dataprep.models import load_pretrained, resolve_model
 
 from .config import TrainConfig, classifier_plan
 

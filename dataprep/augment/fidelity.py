@@ -18,9 +18,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from common.models import pick_device, quiet_transformers, resolve_model
+
 from ..errors import DataprepError
 from ..langid import detect_languages
-from ..models import pick_device, quiet_transformers, resolve_model
 from ..pii import PLACEHOLDERS
 from ..textview import normalise_for_dedup
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from common.models import load_pretrained, pick_device, resolve_model
+
 from ..errors import DataprepError
-from ..models import load_pretrained, pick_device, resolve_model
 from .base import Augmenter
 
 

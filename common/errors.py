@@ -1,0 +1,23 @@
+"""The exception a user's mistake raises, and how a command line reports it.
+
+The CLI prints it as a single line (no traceback) and exits 1, so every message must say what is
+wrong and where: the file, the line and the field when there is one. `dataprep` raises its
+subclass `DataprepError`, `train` its subclass `TrainError`; both CLIs catch the base.
+"""
+
+import sys
+from collections.abc import Callable
+
+
+class UserError(Exception):
+    """A problem with the user's input, recipe, store, model or request, not a bug."""
+
+
+def run_command(app: Callable[[], object]) -> None:
+    """Run a CLI app: typer handles usage errors (exit 2); a user's mistake is one line on
+    stderr and exit 1 (shared by `dataprep` and `train`)."""
+    try:
+        app()
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
