@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 from collections import Counter
-from typing import Any
+from collections.abc import Callable
 
 import ftfy
 import numpy as np
@@ -17,7 +17,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from ftfy.badness import is_bad
 
+from . import settings
 from .pii import redact_array
+from .stage import Batch, Stage, Verdict
 
 # ftfy's repairs minus the ones that change correct text (curly quotes and full-width forms are
 # legitimate) or that other steps own (HTML, control characters).
@@ -76,35 +78,35 @@ def _whitespace(values: pa.Array) -> pa.Array:
     return pc.utf8_trim_whitespace(values)
 
 
-def _steps(opts: dict[str, Any]) -> list[tuple[str, Any]]:
+def _steps(opts: settings.Clean) -> list[tuple[str, Callable | None]]:
     """The enabled steps, in the order that keeps each one correct (PII before special-char
     stripping, which would otherwise break emails; lower-casing before PII, so placeholders stay
     upper-case)."""
-    steps: list[tuple[str, Any]] = []
-    if opts["fix_unicode"]:
+    steps: list[tuple[str, Callable | None]] = []
+    if opts.fix_unicode:
         steps += [("mojibake", _fix_mojibake), ("nfc", lambda v: pc.utf8_normalize(v, "NFC"))]
-    if opts["strip_html"]:
+    if opts.strip_html:
         steps += [("html", lambda v: _unescape_html(pc.replace_substring_regex(v, _HTML_TAG, "")))]
-    if opts["control_chars"]:
+    if opts.control_chars:
         steps.append(("control_chars", lambda v: pc.replace_substring_regex(v, _CONTROL, "")))
-    if opts["lowercase"]:
+    if opts.lowercase:
         steps.append(("lowercase", pc.utf8_lower))
     steps.append(("pii", None))
-    if opts["strip_special"]:
+    if opts.strip_special:
         steps.append(("strip_special", lambda v: pc.replace_substring_regex(v, _SPECIAL, r"\1")))
-    if opts["whitespace"]:
+    if opts.whitespace:
         steps.append(("whitespace", _whitespace))
     return steps
 
 
 def clean_strings(
-    values: pa.Array, opts: dict[str, Any], changed: Counter, pii: Counter
+    values: pa.Array, opts: settings.Clean, changed: Counter, pii: Counter
 ) -> pa.Array:
     """Run the enabled cleaning steps over one string array, counting rows each step changed."""
     for name, step in _steps(opts):
         before = values
         if name == "pii":
-            values, found = redact_array(values, opts["pii"])
+            values, found = redact_array(values, opts.pii.model_dump())
             pii.update(found)
         else:
             values = step(values)
@@ -112,58 +114,19 @@ def clean_strings(
     return values
 
 
-def _clean_messages(
-    messages: pa.Array, opts: dict[str, Any], changed: Counter, pii: Counter
-) -> pa.Array:
-    """Clean the `content` of every message while keeping the list structure and roles."""
-    flat = messages.flatten()
-    content = clean_strings(flat.field("content"), opts, changed, pii)
-    structs = pa.StructArray.from_arrays([flat.field("role"), content], names=["role", "content"])
-    return pa.ListArray.from_arrays(messages.offsets, structs, mask=messages.is_null())
+class CleanStage(Stage):
+    """Clean every text of the kind (and normalise a label); drop rows left without a required
+    text (`empty_after_clean:<field>`). Counts the rows each step changed and the PII found."""
 
+    name = "clean"
 
-def clean_table(
-    table: pa.Table, kind: str, opts: dict[str, Any]
-) -> tuple[pa.Table, Counter, Counter]:
-    """Clean the kind's text columns. Returns the table and per-step/PII counters."""
-    changed: Counter = Counter()
-    pii: Counter = Counter()
-    table = table.combine_chunks()
-    columns = {
-        "classification": ["text"],
-        "instruction": ["prompt", "response"],
-        "chat": ["messages"],
-    }[kind]
-    for name in columns:
-        column = (
-            table.column(name).chunk(0) if table.num_rows else table.column(name).combine_chunks()
-        )
-        if name == "messages":
-            cleaned = _clean_messages(column, opts, changed, pii)
-        else:
-            cleaned = clean_strings(column, opts, changed, pii)
-        table = table.set_column(table.schema.get_field_index(name), name, cleaned)
-    if kind == "classification":
-        label = pc.utf8_normalize(table.column("label"), "NFC")
-        table = table.set_column(
-            table.schema.get_field_index("label"), "label", pc.utf8_trim_whitespace(label)
-        )
-    return table, changed, pii
+    def __init__(self, opts: settings.Clean) -> None:
+        self.opts = opts
 
-
-def empty_after_clean(table: pa.Table, kind: str) -> pa.Array:
-    """Per-row reason code for rows whose required text is empty after cleaning, else null."""
-    n = table.num_rows
-    reasons = np.full(n, None, dtype=object)
-    if kind == "chat":
-        messages = table.column("messages").combine_chunks()
-        flat = messages.flatten()
-        empty = pc.equal(pc.utf8_length(flat.field("content")), 0).to_numpy(zero_copy_only=False)
-        parents = pc.list_parent_indices(messages).to_numpy()
-        reasons[np.unique(parents[empty])] = "empty_after_clean:messages.content"
-        return pa.array(reasons, pa.string())
-    columns = {"classification": ["text"], "instruction": ["prompt", "response"]}[kind]
-    for name in reversed(columns):
-        empty = pc.equal(pc.utf8_length(table.column(name)), 0).to_numpy(zero_copy_only=False)
-        reasons[empty] = f"empty_after_clean:{name}"
-    return pa.array(reasons, pa.string())
+    def __call__(self, batch: Batch) -> Verdict:
+        changed: Counter = Counter()
+        pii: Counter = Counter()
+        table = batch.kind.clean(batch.table.combine_chunks(),
+                                 lambda values: clean_strings(values, self.opts, changed, pii))
+        return Verdict(reasons=batch.kind.empty_after_clean(table), table=table,
+                       counters={"cleaned": changed, "pii": pii})

@@ -98,7 +98,7 @@ def validate(
     examples: Annotated[int, typer.Option("--examples", help="Examples shown per reason.")] = 3,
 ) -> None:
     """Check INPUTS against the record schemas only; exit 1 if any row is rejected."""
-    from .pipeline import validate_only
+    from .sources import validate_only
 
     total, by_reason, first = validate_only(inputs, recipe, examples)
     out = Console()

@@ -11,15 +11,13 @@ a near duplicate of a kept row; the cluster still travels to one split as a whol
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-import pyarrow as pa
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from .minhash import band_keys, candidate_pairs, lsh_params, shingles, similarity
+from .neardup import DEDUP, LEAKAGE, NearDupIndex, ShingleSets, jaccard
 
 
 def exact_duplicates(hashes: np.ndarray) -> np.ndarray:
@@ -42,62 +40,24 @@ def exact_duplicates(hashes: np.ndarray) -> np.ndarray:
 @dataclass
 class NearDedup:
     dup_of: np.ndarray      # index of the kept row each dropped row duplicates, -1 if kept
-    similarity: np.ndarray  # estimated Jaccard to that row (0 where kept)
+    similarity: np.ndarray  # exact shingle Jaccard to that row (0 where kept)
     component: np.ndarray   # cluster id shared by rows that must stay in one split
     cluster_sizes: dict[int, int]  # cluster size -> number of clusters (size >= 2)
     candidate_pairs: int
     verified_pairs: int
 
 
-ShingleSets = Callable[[np.ndarray], dict[int, np.ndarray]]
-
-
-def shingle_sets_of(texts: pa.Array, ngram: int, row_ids: np.ndarray) -> dict[int, np.ndarray]:
-    """Sorted unique shingle hashes of each (normalised) text, keyed by `row_ids`."""
-    hashes, owner = shingles(texts, ngram)
-    cuts = np.searchsorted(owner, np.arange(1, len(texts)))
-    return {int(row): np.unique(part)
-            for row, part in zip(row_ids, np.split(hashes, cuts), strict=True)}
-
-
-def jaccard(sets: dict[int, np.ndarray], pairs: np.ndarray) -> np.ndarray:
-    """Exact Jaccard of sorted unique shingle-hash arrays for each pair."""
-    out = np.zeros(len(pairs), dtype=np.float32)
-    for i, (a, b) in enumerate(pairs):
-        x, y = sets[int(a)], sets[int(b)]
-        inter = np.intersect1d(x, y, assume_unique=True).size
-        union = x.size + y.size - inter
-        out[i] = inter / union if union else 1.0
-    return out
-
-
-#: LSH bands are tuned for a threshold this much below the verification threshold, weighting
-#: recall: a missed pair is a duplicate kept (and maybe a leak), an extra candidate only costs
-#: one exact Jaccard.
-CANDIDATE_MARGIN = 0.1
-LEAK_CHECK_MARGIN = 0.25
-#: Candidates whose MinHash estimate is this far below the threshold skip exact verification: the
-#: estimate's standard deviation is about 0.035 at 128 permutations, so a pair truly at the
-#: threshold lands this low far less than once in a million.
-ESTIMATE_MARGIN = 0.2
-
-
 def near_duplicates(sigs, eligible: np.ndarray, lengths: np.ndarray, threshold: float,
                     load_sets: ShingleSets, extra_pairs: np.ndarray | None = None) -> NearDedup:
     """Near-duplicate decisions among `eligible` rows (exact copies are already out).
     `extra_pairs` are candidates found elsewhere (by the leakage check) to verify as well."""
-    n, num_perm = sigs.shape
-    idx = np.flatnonzero(eligible)
-    bands, rows = lsh_params(max(threshold - CANDIDATE_MARGIN, 0.3), num_perm, 0.9)
-    pairs = np.zeros((0, 2), dtype=np.int64)
-    if idx.size > 1:
-        local = candidate_pairs(band_keys(sigs, bands, rows, idx))
-        pairs = idx[local] if local.size else pairs
-    pairs = pairs[similarity(sigs, pairs) >= threshold - ESTIMATE_MARGIN]
+    n = sigs.shape[0]
+    index = NearDupIndex(sigs, threshold, DEDUP)
+    pairs = index.screen(index.candidates(np.flatnonzero(eligible)))
     if extra_pairs is not None and len(extra_pairs):
         pairs = np.unique(np.concatenate([pairs, np.sort(extra_pairs, axis=1)]), axis=0)
     sets = load_sets(np.unique(pairs))
-    sims = jaccard(sets, pairs)
+    sims = index.verify(sets, pairs)
     good = pairs[sims >= threshold]
     graph = coo_matrix((np.ones(len(good)), (good[:, 0], good[:, 1])), shape=(n, n))
     _, component = connected_components(graph, directed=False)
@@ -151,13 +111,8 @@ def cross_split_pairs(sigs, kept: np.ndarray, split: np.ndarray, threshold: floa
     more sensitive than the dedup that built the clusters; pairs across splits are then measured
     by exact Jaccard. Returns (pairs checked, leaking pairs).
     """
-    idx = np.flatnonzero(kept)
-    if idx.size < 2:
-        return 0, np.zeros((0, 2), dtype=np.int64)
-    bands, rows = lsh_params(max(threshold - LEAK_CHECK_MARGIN, 0.2), sigs.shape[1], 0.95)
-    local = candidate_pairs(band_keys(sigs, bands, rows, idx))
-    pairs = idx[local] if local.size else np.zeros((0, 2), dtype=np.int64)
-    across = pairs[split[pairs[:, 0]] != split[pairs[:, 1]]]
-    across = across[similarity(sigs, across) >= threshold - ESTIMATE_MARGIN]
-    sims = jaccard(load_sets(np.unique(across)), across)
+    index = NearDupIndex(sigs, threshold, LEAKAGE)
+    pairs = index.candidates(np.flatnonzero(kept))
+    across = index.screen(pairs[split[pairs[:, 0]] != split[pairs[:, 1]]])
+    sims = index.verify(load_sets(np.unique(across)), across)
     return int(len(pairs)), across[sims >= threshold]

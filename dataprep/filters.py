@@ -8,11 +8,12 @@ support message ("thanks, thanks!") repetition says nothing about quality.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from . import settings
+from .stage import Batch, Stage, Verdict
 
 
 def _per_row_sum(values: np.ndarray, parents: np.ndarray, n: int) -> np.ndarray:
@@ -71,20 +72,34 @@ def measure(texts: pa.Array) -> dict[str, np.ndarray]:
             "top_bigram": ngram_frac}
 
 
-def filter_reasons(texts: pa.Array, opts: dict[str, Any]) -> tuple[pa.Array, dict[str, np.ndarray]]:
+def filter_reasons(texts: pa.Array, opts: settings.Filters
+                   ) -> tuple[pa.Array, dict[str, np.ndarray]]:
     """A reason per row that fails a bound (null where the row passes), and the measures."""
     m = measure(texts)
-    long_enough = m["words"] >= opts["repetition_min_words"]
+    long_enough = m["words"] >= opts.repetition_min_words
     checks = [  # first failing check names the reason
-        ("too_short:chars", m["chars"] < opts["min_chars"]),
-        ("too_short:words", m["words"] < opts["min_words"]),
-        ("too_long:chars", m["chars"] > opts["max_chars"]),
-        ("too_long:words", m["words"] > opts["max_words"]),
-        ("non_alpha", m["alpha"] < opts["min_alpha_word_fraction"]),
-        ("repetition:lines", long_enough & (m["dup_lines"] > opts["max_duplicate_line_fraction"])),
-        ("repetition:ngrams", long_enough & (m["top_bigram"] > opts["max_top_bigram_fraction"])),
+        ("too_short:chars", m["chars"] < opts.min_chars),
+        ("too_short:words", m["words"] < opts.min_words),
+        ("too_long:chars", m["chars"] > opts.max_chars),
+        ("too_long:words", m["words"] > opts.max_words),
+        ("non_alpha", m["alpha"] < opts.min_alpha_word_fraction),
+        ("repetition:lines", long_enough & (m["dup_lines"] > opts.max_duplicate_line_fraction)),
+        ("repetition:ngrams", long_enough & (m["top_bigram"] > opts.max_top_bigram_fraction)),
     ]
     reasons = np.full(len(texts), None, dtype=object)
     for reason, failed in reversed(checks):
         reasons[failed] = reason
     return pa.array(reasons, pa.string()), m
+
+
+class QualityFilter(Stage):
+    """Drop rows outside the recipe's length and repetition bounds, naming the first bound each
+    fails (`too_short:chars`, `repetition:ngrams`, ...)."""
+
+    name = "filter"
+
+    def __init__(self, opts: settings.Filters) -> None:
+        self.opts = opts
+
+    def __call__(self, batch: Batch) -> Verdict:
+        return Verdict(reasons=filter_reasons(batch.texts, self.opts)[0])

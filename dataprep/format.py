@@ -9,13 +9,12 @@ wrapped by its role's template pieces, then joined per row with Arrow list kerne
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .validate import MESSAGE_TYPE
+from . import settings
+from .kinds import RecordKind
 
 # Each role's text is "<before>{content}<after>". `generation` opens the assistant turn the model
 # must complete; `completion` wraps the learned answer (it carries the end-of-turn marker).
@@ -43,41 +42,6 @@ ROLES = ("system", "user", "assistant", "tool")
 def _wrap(content: pa.Array, piece: str) -> pa.Array:
     before, after = piece.split("{content}")
     return pc.binary_join_element_wise(before, content, after, "")
-
-
-def _fill(template: str, field: str, values: pa.Array) -> pa.Array:
-    """Substitute a column into every `{field}` of a template, vectorised."""
-    parts = template.split("{" + field + "}")
-    pieces: list[Any] = [parts[0]]
-    for part in parts[1:]:
-        pieces += [values, part]
-    return pc.binary_join_element_wise(*pieces, "")
-
-
-def _two_turns(user: pa.Array, assistant: pa.Array) -> pa.Array:
-    n = len(user)
-    roles = pa.array(np.tile(np.array(["user", "assistant"], dtype=object), n), pa.string())
-    contents = pc.take(
-        pa.concat_arrays([user, assistant]),
-        pa.array(np.column_stack([np.arange(n), np.arange(n) + n]).ravel()),
-    )
-    structs = pa.StructArray.from_arrays([roles, contents], names=["role", "content"])
-    return pa.ListArray.from_arrays(pa.array(np.arange(0, 2 * n + 1, 2, dtype=np.int32)), structs)
-
-
-def to_messages(
-    table: pa.Table, kind: str, recipe_format: dict[str, Any], labels: list[str]
-) -> pa.Array:
-    """The conversation view of any kind of row."""
-    if kind == "chat":
-        return table.column("messages").combine_chunks().cast(MESSAGE_TYPE)
-    if kind == "instruction":
-        return _two_turns(
-            table.column("prompt").combine_chunks(), table.column("response").combine_chunks()
-        )
-    template = recipe_format["classification_prompt"].replace("{labels}", ", ".join(labels))
-    prompt = _fill(template, "text", table.column("text").combine_chunks())
-    return _two_turns(prompt, table.column("label").combine_chunks())
 
 
 def render(messages: pa.Array, template_name: str) -> tuple[pa.Array, pa.Array]:
@@ -111,18 +75,18 @@ def render(messages: pa.Array, template_name: str) -> tuple[pa.Array, pa.Array]:
     return prompt, completion
 
 
-def format_table(
-    table: pa.Table, kind: str, recipe_format: dict[str, Any], labels: list[str]
-) -> pa.Table:
-    """Replace the kind's source columns by the training view, keeping text/label for
-    classification (the raw prompt and response of instruction rows live on in `messages`)."""
-    messages = to_messages(table, kind, recipe_format, labels)
-    prompt, completion = render(messages, recipe_format["template"])
-    keep = ["id", "source"] + (["text", "label"] if kind == "classification" else [])
-    extra = [
-        c for c in table.column_names if c not in keep + ["meta", "messages", "prompt", "response"]
-    ]
-    columns = {name: table.column(name) for name in keep + extra}
+def format_table(table: pa.Table, kind: RecordKind, opts: settings.Format, labels: list[str]
+                 ) -> pa.Table:
+    """Replace the kind's source columns by the training view, keeping the ones the kind keeps
+    (classification: text and label; the raw prompt and response of instruction rows live on in
+    `messages`)."""
+    messages = kind.to_messages(table, opts.classification_prompt, labels)
+    prompt, completion = render(messages, opts.template)
+    keep = ["id", "source", *kind.kept_columns]
+    dropped = {*keep, "meta", *kind.columns}
+    columns = {name: table.column(name) for name in keep}
+    columns.update({name: table.column(name) for name in table.column_names
+                    if name not in dropped})
     columns.update(
         messages=messages, prompt=prompt, completion=completion, meta=table.column("meta")
     )

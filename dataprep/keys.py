@@ -1,23 +1,42 @@
 """Compact per-row keys collected in the first pass; dedup and split decide on these alone.
 
 Per row: id and source (Arrow strings, for naming what a removed row duplicates), two 64-bit
-hashes of the normalised word sequence, the MinHash signature (appended to a file in the version's
-temporary directory and memory-mapped, so 1M rows x 128 slots never sit in RAM), length, label,
-group and language codes. Memory grows with rows, not with their text.
+hashes of the normalised word sequence, the MinHash signature (the pipeline appends signatures to
+a file in the version's temporary directory and memory-maps it, so 1M rows x 128 slots never sit
+in RAM), length, label, group and language codes. Memory grows with rows, not with their text.
+`DedupKeys` is the last first-pass stage: it computes the hashes and signatures of a batch.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-#: Where the collector appends signatures, inside the version's temporary directory.
-SIGNATURES_FILE = ".signatures.u32"
+from . import settings
+from .minhash import BASES, sequence_hashes, signatures, words_of
+from .stage import Batch, Stage, Verdict
+from .textview import normalise_for_dedup
+
+
+class DedupKeys(Stage):
+    """Exact keys (two 64-bit hashes of the normalised word sequence), MinHash signatures and
+    text lengths of every row: what dedup, the split and the leakage check decide on."""
+
+    name = "dedup_keys"
+
+    def __init__(self, opts: settings.Dedup) -> None:
+        self.opts = opts
+
+    def __call__(self, batch: Batch) -> Verdict:
+        words = words_of(normalise_for_dedup(batch.texts))
+        return Verdict(keys={
+            "exact": np.stack([sequence_hashes(words, b) for b in BASES], axis=1),
+            "sigs": signatures(words, self.opts.num_perm, self.opts.ngram),
+            "chars": pc.utf8_length(batch.texts).to_numpy(zero_copy_only=False).astype(np.int64)})
 
 
 class Codes:
@@ -56,43 +75,37 @@ class Keys:
 
 
 class KeyCollector:
-    """Accumulates Keys batch by batch."""
+    """Accumulates Keys batch by batch (the signatures go to a file the pipeline writes)."""
 
-    def __init__(self, tmp: Path, dedup: dict[str, Any]) -> None:
-        self.sig_path = tmp / SIGNATURES_FILE
-        self.sig_file = self.sig_path.open("wb")
-        self.num_perm = dedup["num_perm"]
+    def __init__(self, label_column: str | None) -> None:
+        self.label_column = label_column
         self.parts: dict[str, list] = {k: [] for k in ("ids", "sources", "exact", "chars",
                                                         "labels", "groups", "langs")}
         self.label_codes, self.group_codes, self.lang_codes = Codes(), Codes(), Codes()
 
-    def add(self, table: pa.Table, exact: np.ndarray, sigs: np.ndarray, chars: np.ndarray
-            ) -> None:
-        """Append one batch: its kept rows and the keys the batch work computed for them."""
+    def add(self, table: pa.Table, keys: dict[str, np.ndarray]) -> None:
+        """Append one batch: its kept rows and the keys `DedupKeys` computed for them."""
         p = self.parts
         p["ids"].append(table.column("id").combine_chunks())
         p["sources"].append(table.column("source").combine_chunks())
-        p["exact"].append(exact)
-        p["chars"].append(chars)
-        if "label" in table.column_names:
-            p["labels"].append(self.label_codes.encode(table.column("label").combine_chunks()))
+        p["exact"].append(keys["exact"])
+        p["chars"].append(keys["chars"])
+        if self.label_column:
+            label = table.column(self.label_column).combine_chunks()
+            p["labels"].append(self.label_codes.encode(label))
         else:
             p["labels"].append(np.full(table.num_rows, -1, dtype=np.int64))
         p["groups"].append(self.group_codes.encode(table.column("group").combine_chunks()))
         p["langs"].append(self.lang_codes.encode(table.column("lang").combine_chunks()))
-        np.ascontiguousarray(sigs, dtype=np.uint32).tofile(self.sig_file)
 
-    def finish(self) -> Keys:
-        self.sig_file.close()
+    def finish(self, sigs: Any) -> Keys:
+        """The keys of every row, with the signature matrix the pipeline wrote and mapped."""
         p = self.parts
 
         def cat(name, dtype):
             return np.concatenate(p[name]) if p[name] else np.zeros(0, dtype=dtype)
 
         exact = np.concatenate(p["exact"]) if p["exact"] else np.zeros((0, 2), np.uint64)
-        n = len(exact)
-        sigs = (np.memmap(self.sig_path, dtype=np.uint32, mode="r", shape=(n, self.num_perm))
-                if n else np.zeros((0, self.num_perm), np.uint32))
 
         def strings(name):
             return pa.concat_arrays(p[name]) if p[name] else pa.array([], pa.string())

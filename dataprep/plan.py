@@ -10,6 +10,7 @@ import numpy as np
 
 from .dedup import NearDedup, cross_split_pairs, exact_duplicates, near_duplicates
 from .keys import Keys
+from .settings import Recipe
 from .split import assign, units
 
 
@@ -28,22 +29,22 @@ class Plan:
 LEAK_ROUNDS = 3
 
 
-def make_plan(keys: Keys, recipe: dict[str, Any], load_sets) -> Plan:
+def make_plan(keys: Keys, recipe: Recipe, load_sets) -> Plan:
     """Dedup, split, and check the split for leakage. Pairs at or above the threshold that the
     (more sensitive) leakage check finds across splits were missed by dedup's LSH: they are
     added to the clustering and the plan is made again. `load_sets(rows)` returns the sorted
     shingle-hash sets of the requested rows."""
-    dedup = recipe["dedup"]
+    dedup = recipe.dedup
     extra = np.zeros((0, 2), dtype=np.int64)
     for _ in range(LEAK_ROUNDS):
         plan = _plan_once(keys, recipe, load_sets, extra)
         checked, leaks = cross_split_pairs(keys.sigs, plan.kept, plan.split,
-                                           dedup["near_threshold"], load_sets)
-        if len(leaks) == 0 or not dedup["near"]:
+                                           dedup.near_threshold, load_sets)
+        if len(leaks) == 0 or not dedup.near:
             break
         extra = np.concatenate([extra, leaks])
     sources = keys.sources
-    plan.leakage = {"threshold": dedup["near_threshold"], "pairs_checked": checked,
+    plan.leakage = {"threshold": dedup.near_threshold, "pairs_checked": checked,
                     "cross_split_pairs": int(len(leaks)), "ok": len(leaks) == 0,
                     "missed_by_lsh_and_merged": int(len(extra)),
                     "examples": [[sources[int(a)].as_py(), sources[int(b)].as_py()]
@@ -51,30 +52,31 @@ def make_plan(keys: Keys, recipe: dict[str, Any], load_sets) -> Plan:
     return plan
 
 
-def _plan_once(keys: Keys, recipe: dict[str, Any], load_sets, extra: np.ndarray) -> Plan:
+def _plan_once(keys: Keys, recipe: Recipe, load_sets, extra: np.ndarray) -> Plan:
+    """Exact dedup, then near dedup among the rows left, then the split of the rows kept."""
     n = len(keys)
-    dedup, split_opts = recipe["dedup"], recipe["split"]
-    exact_dup_of = exact_duplicates(keys.exact) if dedup["exact"] else np.full(n, -1, np.int64)
+    dedup, split_opts = recipe.dedup, recipe.split
+    exact_dup_of = exact_duplicates(keys.exact) if dedup.exact else np.full(n, -1, np.int64)
     unique = exact_dup_of == -1
     near = None
     kept = unique.copy()
     cluster = np.arange(n)
-    if dedup["near"]:
-        near = near_duplicates(keys.sigs, unique, keys.chars, dedup["near_threshold"],
+    if dedup.near:
+        near = near_duplicates(keys.sigs, unique, keys.chars, dedup.near_threshold,
                                load_sets, extra)
         kept &= near.dup_of == -1
         cluster = near.component
-    stratify = split_opts["stratify_by"]
+    stratify = split_opts.stratify_by
     if stratify == "auto":
         stratify = "label" if keys.label_names else None
     strata = {"label": keys.labels, "lang": keys.langs}.get(stratify, np.full(n, -1, np.int64))
     names = {"label": keys.label_names, "lang": keys.lang_names}.get(stratify, [])
-    ratios = np.asarray(split_opts["ratios"], dtype=np.float64)
+    ratios = np.asarray(split_opts.ratios, dtype=np.float64)
     ratios = list(ratios / ratios.sum())
     idx = np.flatnonzero(kept)
     split = np.zeros(n, dtype=np.int8)
     sub_split, rare = assign(strata[idx], units(cluster[idx], keys.groups[idx]), ratios,
-                             recipe["seed"], split_opts["min_rows_per_label"])
+                             recipe.seed, split_opts.min_rows_per_label)
     split[idx] = sub_split
     return Plan(exact_dup_of, near, kept, split, [names[c] for c in rare],
                 _exact_cluster_sizes(exact_dup_of))

@@ -69,30 +69,3 @@ def fast_check(name: str) -> Callable[[Any], bool]:
         return True
 
     return is_valid
-
-
-def defaults(schema: dict[str, Any]) -> Any:
-    """The value an absent object takes: its `default`, with nested property defaults filled in."""
-    value = schema.get("default")
-    if schema.get("type") == "object" or "properties" in schema:
-        value = dict(value or {})
-        for key, sub in schema.get("properties", {}).items():
-            if "default" in sub and key not in value:
-                value[key] = defaults(sub)
-    return value
-
-
-def fill_defaults(data: Any, schema: dict[str, Any]) -> Any:
-    """Return `data` with every absent key that has a schema default filled in, recursively
-    (through arrays of objects too)."""
-    if isinstance(data, list) and isinstance(schema.get("items"), dict):
-        return [fill_defaults(item, schema["items"]) for item in data]
-    if not isinstance(data, dict) or "properties" not in schema:
-        return data
-    filled = dict(data)
-    for key, sub in schema["properties"].items():
-        if key in filled:
-            filled[key] = fill_defaults(filled[key], sub)
-        elif "default" in sub:
-            filled[key] = defaults(sub)
-    return filled

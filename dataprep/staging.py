@@ -11,16 +11,12 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from .validate import record_schema
-
-#: Provenance columns every output row carries: `origin` is `original` for input rows, else the
-#: augmentation kind; `augmenter` and `parent_id` say which backend made it from which row.
-PROVENANCE = {"origin": pa.string(), "augmenter": pa.string(), "parent_id": pa.string()}
+from .kinds import RecordKind
 
 
-def staged_schema(kind: str) -> pa.Schema:
+def staged_schema(kind: RecordKind) -> pa.Schema:
     """Rows in the staging file: the validated record plus the `lang` the first pass adds."""
-    return record_schema(kind).append(pa.field("lang", pa.string()))
+    return kind.record_schema().append(pa.field("lang", pa.string()))
 
 
 def take_rows(staging: Path, rows: np.ndarray) -> pa.Table:
@@ -42,7 +38,9 @@ def take_rows(staging: Path, rows: np.ndarray) -> pa.Table:
 def with_provenance(table: pa.Table, origin: str | pa.Array = "original",
                     augmenter: pa.Array | None = None, parent_id: pa.Array | None = None
                     ) -> pa.Table:
-    """Append the provenance columns (input rows: origin `original`, the others null)."""
+    """Append the provenance columns every output row carries: `origin` is `original` for input
+    rows, else the augmentation kind; `augmenter` and `parent_id` say which backend made it from
+    which row (null for input rows)."""
     n = table.num_rows
     if isinstance(origin, str):
         origin = pa.array(np.full(n, origin, dtype=object), pa.string())

@@ -20,25 +20,15 @@ import pyarrow as pa
 
 from .errors import DataprepError
 from .ingest import RawRow
-from .schemas import KINDS, fast_check, load_schema, validator
-
-MESSAGE_TYPE = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
-KIND_COLUMNS: dict[str, dict[str, pa.DataType]] = {
-    "classification": {"text": pa.string(), "label": pa.string()},
-    "instruction": {"prompt": pa.string(), "response": pa.string()},
-    "chat": {"messages": MESSAGE_TYPE},
-}
-COMMON_COLUMNS: dict[str, pa.DataType] = {
-    "id": pa.string(),
-    "source": pa.string(),
-    "group": pa.string(),
-    "meta": pa.string(),
-}
+from .kinds import KINDS, get_kind
+from .kinds.chat import apply_aliases
+from .schemas import fast_check, load_schema, validator
+from .settings import Recipe
 
 
 def record_schema(kind: str) -> pa.Schema:
     """The Arrow schema of validated records of one kind."""
-    return pa.schema({**COMMON_COLUMNS, **KIND_COLUMNS[kind]})
+    return get_kind(kind).record_schema()
 
 
 @dataclass(slots=True)
@@ -71,20 +61,10 @@ class Mapping:
     group_by: str | None = None
 
     @classmethod
-    def for_kind(cls, kind: str, recipe: dict[str, Any]) -> Mapping:
+    def for_kind(cls, kind: str, recipe: Recipe) -> Mapping:
         roles = dict(load_schema("chat").get("x-role-aliases", {}))
-        roles.update({k.lower(): v for k, v in recipe.get("roles", {}).items()})
-        group_by = (recipe.get("split") or {}).get("group_by")
-        return cls(kind, dict(recipe.get("fields", {})), roles, group_by)
-
-
-def _apply_aliases(obj: dict[str, Any], aliases: dict[str, list[str]]) -> None:
-    for canonical, names in aliases.items():
-        if canonical not in obj:
-            for name in names:
-                if name in obj:
-                    obj[canonical] = obj.pop(name)
-                    break
+        roles.update({k.lower(): v for k, v in recipe.roles.items()})
+        return cls(kind, dict(recipe.fields), roles, recipe.split.group_by)
 
 
 def canonicalise(obj: dict[str, Any], mapping: Mapping) -> dict[str, Any]:
@@ -97,48 +77,21 @@ def canonicalise(obj: dict[str, Any], mapping: Mapping) -> dict[str, Any]:
         if c in schema["properties"] and src in out
     }
     out.update(renamed)
-    _apply_aliases(out, schema.get("x-aliases", {}))
+    apply_aliases(out, schema.get("x-aliases", {}))
     for extra, target in schema.get("x-appended-context", {}).items():
         value = out.get(extra)
         if isinstance(value, str) and isinstance(out.get(target), str):
             out.pop(extra)
             if value.strip():
                 out[target] = f"{out[target]}\n\n{value}"
-    if mapping.kind == "chat" and isinstance(out.get("messages"), list):
-        out["messages"], extras = _canonical_messages(out["messages"], mapping)
-        if extras:
-            out["messages_extra"] = extras
+    out = get_kind(mapping.kind).canonicalise(out, mapping)
     meta = {k: out.pop(k) for k in list(out) if k not in schema["properties"]}
     if meta:
         out["meta"] = meta
     return out
 
 
-def _canonical_messages(messages: list[Any], mapping: Mapping) -> tuple[list[Any], list[Any]]:
-    """Map message keys and speaker names onto role/content; keep other message keys aside."""
-    aliases = load_schema("chat").get("x-message-aliases", {})
-    role_field, content_field = mapping.fields.get("role"), mapping.fields.get("content")
-    out, extras = [], []
-    for message in messages:
-        if not isinstance(message, dict):
-            out.append(message)
-            continue
-        msg = dict(message)
-        if role_field and role_field in msg:
-            msg["role"] = msg.pop(role_field)
-        if content_field and content_field in msg:
-            msg["content"] = msg.pop(content_field)
-        _apply_aliases(msg, aliases)
-        if isinstance(msg.get("role"), str):
-            role = msg["role"].strip().lower()
-            msg["role"] = mapping.roles.get(role, role)
-        rest = {k: msg.pop(k) for k in list(msg) if k not in ("role", "content")}
-        out.append(msg)
-        extras.append(rest)
-    return out, extras if any(extras) else []
-
-
-def detect_kind(objects: Iterable[dict[str, Any]], recipe: dict[str, Any]) -> str | None:
+def detect_kind(objects: Iterable[dict[str, Any]], recipe: Recipe) -> str | None:
     """The kind whose required fields (after mapping and aliases) most sample rows carry."""
     votes: Counter[str] = Counter()
     for obj in objects:
@@ -209,7 +162,7 @@ def first_error(kind: str, record: dict[str, Any]):
 
 def content_id(kind: str, record: dict[str, Any]) -> str:
     """A stable id from the record's content, for inputs that carry none."""
-    body = {k: record[k] for k in KIND_COLUMNS[kind] if k in record}
+    body = {k: record[k] for k in get_kind(kind).columns if k in record}
     blob = json.dumps(body, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 
@@ -219,7 +172,8 @@ def validate_rows(
 ) -> tuple[pa.Table, list[Reject]]:
     """Split a batch of raw rows into a table of valid records and a list of rejects."""
     kind = mapping.kind
-    columns: dict[str, list[Any]] = {name: [] for name in record_schema(kind).names}
+    record_kind = get_kind(kind)
+    columns: dict[str, list[Any]] = {name: [] for name in record_kind.record_schema().names}
     rejects: list[Reject] = []
     check = fast_check(kind)
     for row in rows:
@@ -237,10 +191,9 @@ def validate_rows(
         columns["group"].append(_group_value(row.obj, record, mapping.group_by))
         meta = record.get("meta")
         columns["meta"].append(json.dumps(meta, ensure_ascii=False, default=str) if meta else None)
-        for name in KIND_COLUMNS[kind]:
-            value = record[name]
-            columns[name].append(str(value) if name == "label" else value)
-    return pa.table(columns, schema=record_schema(kind)), rejects
+        for name in record_kind.columns:
+            columns[name].append(record_kind.cell(name, record[name]))
+    return pa.table(columns, schema=record_kind.record_schema()), rejects
 
 
 def _group_value(raw: dict[str, Any], record: dict[str, Any], group_by: str | None) -> str | None:

@@ -8,17 +8,19 @@ import pyarrow as pa
 import pytest
 
 import dataprep.clean as clean_mod
-from dataprep.clean import clean_strings, clean_table, empty_after_clean
+from dataprep.clean import CleanStage, clean_strings
+from dataprep.kinds import get_kind
 from dataprep.pii import luhn_ok, redact_text
 from dataprep.recipe import resolve_recipe
+from dataprep.stage import Batch
 from dataprep.validate import record_schema
 
-DEFAULT = resolve_recipe({})["clean"]
+DEFAULT = resolve_recipe({}).clean
 ALL_PII = {"email": True, "phone": True, "ip": True, "card": True}
 
 
 def clean(texts, **overrides):
-    opts = {**DEFAULT, **overrides}
+    opts = type(DEFAULT).model_validate({**DEFAULT.model_dump(), **overrides})
     changed, pii = Counter(), Counter()
     out = clean_strings(pa.array(texts, pa.string()), opts, changed, pii).to_pylist()
     return out, changed, pii
@@ -94,12 +96,11 @@ def test_chat_messages_cleaned_in_place_and_empty_rows_flagged():
                      [{"role": "user", "content": "\u200b"},
                       {"role": "assistant", "content": "fine"}]],
     }, schema=record_schema("chat"))
-    out, changed, pii = clean_table(table, "chat", DEFAULT)
-    assert out.column("messages").to_pylist()[0] == [
+    verdict = CleanStage(DEFAULT)(Batch(table, get_kind("chat")))
+    assert verdict.table.column("messages").to_pylist()[0] == [
         {"role": "user", "content": "mail <EMAIL>"}, {"role": "assistant", "content": "ok"}]
-    assert pii == Counter(email=1)
-    reasons = empty_after_clean(out, "chat").to_pylist()
-    assert reasons == [None, "empty_after_clean:messages.content"]
+    assert verdict.counters["pii"] == Counter(email=1)
+    assert verdict.reasons.to_pylist() == [None, "empty_after_clean:messages.content"]
 
 
 def test_empty_after_clean_names_the_field():
@@ -107,6 +108,6 @@ def test_empty_after_clean_names_the_field():
         "meta": [None, None],
                       "prompt": ["\x07", "ok"], "response": ["fine", "\x00"]},
                      schema=record_schema("instruction"))
-    out, _, _ = clean_table(table, "instruction", DEFAULT)
-    assert empty_after_clean(out, "instruction").to_pylist() == [
+    verdict = CleanStage(DEFAULT)(Batch(table, get_kind("instruction")))
+    assert verdict.reasons.to_pylist() == [
         "empty_after_clean:prompt", "empty_after_clean:response"]

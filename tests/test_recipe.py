@@ -1,37 +1,53 @@
-"""The recipe: validated by its schema, defaults read from the schema, one-line errors."""
+"""The recipe: typed settings with their defaults, a schema generated from them, one-line errors
+naming the key path, the value and the key meant."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
 from dataprep.errors import DataprepError
-from dataprep.recipe import load_recipe, resolve_recipe
+from dataprep.recipe import load_recipe, recipe_json_schema, resolve_recipe
 from dataprep.schemas import load_schema, validator
+from dataprep.settings import Recipe
 
 
-def test_defaults_come_from_the_schema_and_validate():
-    recipe = resolve_recipe({})
+def test_the_committed_schema_is_the_one_the_models_generate():
+    # run `python -m dataprep.recipe > schemas/recipe.schema.json` after changing settings.py
+    assert load_schema("recipe") == json.loads(json.dumps(recipe_json_schema()))
+
+
+def test_defaults_fill_every_key_and_validate_against_the_schema():
+    recipe = resolve_recipe({}).resolved()
     validator("recipe").validate(recipe)
-    schema = load_schema("recipe")
-    assert set(recipe) == set(schema["properties"])
-    clean = schema["properties"]["clean"]["properties"]
-    assert set(recipe["clean"]) == set(clean)
+    assert set(recipe) == set(Recipe.model_fields)
     assert recipe["clean"]["pii"] == {"email": True, "phone": True, "ip": True, "card": True}
     assert recipe["clean"]["lowercase"] is False and recipe["format"]["template"] == "alpaca"
+    assert recipe["dedup"] == {"exact": True, "near": True, "near_threshold": 0.8,
+                               "num_perm": 128, "ngram": 5}
 
 
 def test_given_values_win_and_nested_defaults_fill():
     recipe = resolve_recipe({"clean": {"pii": {"phone": False}}, "kind": "chat"})
-    assert recipe["kind"] == "chat"
-    assert recipe["clean"]["pii"] == {"email": True, "phone": False, "ip": True, "card": True}
-    assert recipe["clean"]["whitespace"] is True
+    assert recipe.kind == "chat"
+    assert recipe.clean.pii.model_dump() == {"email": True, "phone": False, "ip": True,
+                                             "card": True}
+    assert recipe.clean.whitespace is True
 
 
 @pytest.mark.parametrize(("text", "message"), [
     ("bogus: 1\n", "unknown key bogus"),
-    ("clean:\n  lowercse: true\n", "unknown key clean.lowercse"),
+    ("clean:\n  lowercse: true\n", "unknown key clean.lowercse = True (did you mean 'lowercase'?)"),
+    ("dedup:\n  near_treshold: 0.5\n", "did you mean 'near_threshold'?"),
     ("fields:\n  txt: review\n", "unknown field name 'txt'"),
     ("kind: poem\n", "kind: 'poem' is not one of"),
+    ("filters:\n  min_chars: ten\n", "filters.min_chars: 'ten' is not an integer"),
+    ("dedup:\n  near: 'yes'\n", "dedup.near: 'yes' is not true or false"),
+    ("augment:\n  - {kind: synonym, backend: llm}\n", "augment.0: backend 'llm' does not do"),
+    ("augment:\n  - {kind: backtranslation, backend: marian}\n", "needs forward_model"),
+    ("custom_stages:\n  - {name: x, function: 'a.py:f', after: dedup}\n",
+     "custom_stages.0.after: 'dedup' is not one of"),
     ("format:\n  classification_prompt: no placeholder\n", "format.classification_prompt"),
     ("clean: [1, 2\n", "not valid YAML"),
     ("- a\n- b\n", "a recipe must be a mapping"),
@@ -41,7 +57,7 @@ def test_bad_recipes_name_the_file_and_key(tmp_path, text, message):
     path.write_text(text)
     with pytest.raises(DataprepError) as err:
         load_recipe(path)
-    assert str(path) in str(err.value) and message in str(err.value)
+    assert str(path) in str(err.value) and message in str(err.value), str(err.value)
     assert "\n" not in str(err.value)
 
 
@@ -53,4 +69,4 @@ def test_missing_recipe_file(tmp_path):
 def test_empty_recipe_file_is_all_defaults(tmp_path):
     path = tmp_path / "empty.yaml"
     path.write_text("")
-    assert load_recipe(path) == resolve_recipe({})
+    assert load_recipe(path).resolved() == resolve_recipe({}).resolved()

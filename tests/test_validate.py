@@ -7,16 +7,17 @@ import json
 import pytest
 
 from dataprep.ingest import RawRow, read_batches
-from dataprep.schemas import KINDS, load_schema, validator
+from dataprep.kinds import KINDS, get_kind
+from dataprep.recipe import resolve_recipe
+from dataprep.schemas import load_schema, validator
 from dataprep.validate import (
-    KIND_COLUMNS,
     Mapping,
     detect_kind,
     record_schema,
     validate_rows,
 )
 
-RECIPE = {"fields": {}, "roles": {}}
+RECIPE = resolve_recipe({})
 
 
 def check(kind, objs, recipe=RECIPE):
@@ -77,7 +78,7 @@ def test_code_rejects_exactly_what_the_schema_rejects():
 def test_arrow_columns_match_schema_properties():
     for kind in KINDS:
         props = set(load_schema(kind)["properties"])
-        assert set(KIND_COLUMNS[kind]) == props - {"id", "meta"}
+        assert set(get_kind(kind).columns) == props - {"id", "meta"}
         assert set(record_schema(kind).names) == props | {"source", "group"}
 
 
@@ -96,7 +97,7 @@ def test_aliases_alpaca_input_and_meta():
 
 
 def test_recipe_field_mapping_and_label_to_string():
-    recipe = {"fields": {"text": "review", "label": "stars", "id": "rid"}, "roles": {}}
+    recipe = resolve_recipe({"fields": {"text": "review", "label": "stars", "id": "rid"}})
     table, rejects = check("classification", [{"review": "Nice", "stars": 5, "rid": 7}], recipe)
     assert not rejects
     assert table.to_pylist()[0] == {"id": "7", "source": "f.jsonl:1", "meta": None,
@@ -104,7 +105,7 @@ def test_recipe_field_mapping_and_label_to_string():
 
 
 def test_sharegpt_and_speaker_aliases_and_recipe_roles():
-    recipe = {"fields": {}, "roles": {"rep": "assistant"}}
+    recipe = resolve_recipe({"roles": {"rep": "assistant"}})
     table, rejects = check("chat", [
         {"conversations": [{"from": "human", "value": "hi"}, {"from": "gpt", "value": "yo"}]},
         {"messages": [{"role": "Customer", "content": "hi", "ts": 1},
@@ -131,7 +132,7 @@ def test_detect_kind_from_fields():
     assert detect_kind([{"instruction": "a", "output": "b"}], RECIPE) == "instruction"
     assert detect_kind([{"conversations": []}], RECIPE) == "chat"
     assert detect_kind([{"review": "a"}], RECIPE) is None
-    mapped = {"fields": {"text": "review", "label": "sentiment"}, "roles": {}}
+    mapped = resolve_recipe({"fields": {"text": "review", "label": "sentiment"}})
     assert detect_kind([{"review": "a", "sentiment": "b"}], mapped) == "classification"
 
 

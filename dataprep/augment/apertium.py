@@ -11,9 +11,9 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
 
 from ..errors import DataprepError
+from ..settings import Augment
 from .base import Augmenter
 
 MODES_DIR = Path("/usr/share/apertium/modes")
@@ -64,12 +64,12 @@ class ApertiumBackTranslation(Augmenter):
     origin = "backtranslation"
     default_batch_size = 1000
 
-    def __init__(self, spec: dict[str, Any], seed: int) -> None:
+    def __init__(self, spec: Augment, seed: int) -> None:
         super().__init__(spec, seed)
         if shutil.which("apertium") is None:
             raise DataprepError("augment backtranslation/apertium needs Apertium: apt-get "
                                 "install apertium apertium-eng-spa")
-        self.forward, self.backward = find_pair(spec["pivot"])
+        self.forward, self.backward = find_pair(spec.pivot)
 
     @property
     def name(self) -> str:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from ..errors import DataprepError
+from ..settings import Augment
 from .base import Augmenter
 
 #: (kind, backend) -> "module:Class", imported only when used (torch and nlpaug are heavy).
@@ -16,12 +15,12 @@ BACKENDS = {
 }
 
 
-def make_augmenter(spec: dict[str, Any], seed: int) -> Augmenter:
+def make_augmenter(spec: Augment, seed: int) -> Augmenter:
     """The configured augmenter for one recipe entry."""
-    target = BACKENDS.get((spec["kind"], spec["backend"]))
+    target = BACKENDS.get((spec.kind, spec.backend))
     if target is None:
         usable = ", ".join(f"{k}/{b}" for k, b in BACKENDS)
-        raise DataprepError(f"augment: no backend {spec['backend']!r} for kind {spec['kind']!r} "
+        raise DataprepError(f"augment: no backend {spec.backend!r} for kind {spec.kind!r} "
                             f"(available: {usable})")
     module, name = target.split(":")
     from importlib import import_module

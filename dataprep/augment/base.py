@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import numpy as np
+
+from ..settings import Augment
 
 #: Called with the number of texts finished after each batch (progress bars, benchmarks).
 Progress = Callable[[int], None]
@@ -26,10 +27,10 @@ class Augmenter(ABC):
     #: call starts one), moderate for a model (memory grows with the batch).
     default_batch_size: int = 32
 
-    def __init__(self, spec: dict[str, Any], seed: int) -> None:
+    def __init__(self, spec: Augment, seed: int) -> None:
         self.spec = spec
         self.seed = seed
-        self.batch_size = int(spec.get("batch_size") or self.default_batch_size)
+        self.batch_size = int(spec.batch_size or self.default_batch_size)
 
     @property
     @abstractmethod

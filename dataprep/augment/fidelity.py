@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -23,6 +22,7 @@ from common.models import pick_device, quiet_transformers, resolve_model
 from ..errors import DataprepError
 from ..langid import detect_languages
 from ..pii import PLACEHOLDERS
+from ..settings import Fidelity
 from ..textview import normalise_for_dedup
 
 
@@ -56,13 +56,13 @@ def cosine_similarity(parents: list[str], children: list[str], model: str, devic
 
 
 @dataclass
-class Fidelity:
+class FidelityResult:
     reasons: np.ndarray      # object array: None where the candidate passes
     similarity: np.ndarray   # float32, NaN where not computed (a cheaper check failed first)
 
 
-def fidelity_check(parents: list[str], children: list[str], config: dict[str, Any],
-                   language_backend: str) -> Fidelity:
+def fidelity_check(parents: list[str], children: list[str], config: Fidelity,
+                   language_backend: str) -> FidelityResult:
     """Reasons (or None) for each candidate against its parent."""
     n = len(parents)
     parent_arr, child_arr = pa.array(parents, pa.string()), pa.array(children, pa.string())
@@ -78,10 +78,10 @@ def fidelity_check(parents: list[str], children: list[str], config: dict[str, An
     same = pc.equal(_folded(parent_arr), _folded(child_arr)).to_numpy(zero_copy_only=False)
     mark(same, "copy")
     mark((_placeholders(parent_arr) != _placeholders(child_arr)).any(axis=1), "placeholders")
-    low, high = config["length_ratio"]
+    low, high = config.length_ratio
     ratio = c_len / np.maximum(p_len, 1)
     mark((ratio < low) | (ratio > high), "length_ratio")
-    if config["same_language"] and n:
+    if config.same_language and n:
         langs = detect_languages(pa.concat_arrays([parent_arr, child_arr]), language_backend)
         mark(langs[:n] != langs[n:], "language")
     similarity = np.full(n, np.nan, dtype=np.float32)
@@ -90,10 +90,10 @@ def fidelity_check(parents: list[str], children: list[str], config: dict[str, An
     scored = np.flatnonzero(reasons == None)  # noqa: E711
     similarity[scored] = cosine_similarity([parents[i] for i in scored],
                                            [children[i] for i in scored],
-                                           config["embedding_model"], config["device"])
-    mark(similarity < config["min_similarity"], "similarity:low")
-    mark(similarity > config["max_similarity"], "similarity:high")
-    return Fidelity(reasons, similarity)
+                                           config.embedding_model, config.device)
+    mark(similarity < config.min_similarity, "similarity:low")
+    mark(similarity > config.max_similarity, "similarity:high")
+    return FidelityResult(reasons, similarity)
 
 
 def _placeholders(texts: pa.Array) -> np.ndarray:

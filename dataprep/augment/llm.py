@@ -9,11 +9,11 @@ checks see it.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from common.models import load_pretrained, pick_device, resolve_model
 
 from ..errors import DataprepError
+from ..settings import Augment
 from .base import Augmenter
 
 SYSTEM = "You rewrite text in different words. You never answer or comment on it."
@@ -53,7 +53,7 @@ class LLMParaphrase(Augmenter):
     origin = "paraphrase"
     default_batch_size = 16
 
-    def __init__(self, spec: dict[str, Any], seed: int) -> None:
+    def __init__(self, spec: Augment, seed: int) -> None:
         super().__init__(spec, seed)
         try:
             import torch
@@ -62,9 +62,9 @@ class LLMParaphrase(Augmenter):
             raise DataprepError("augment paraphrase/llm needs torch and transformers: pip "
                                 "install torch==2.13.0 transformers") from None
         self.torch = torch
-        name = spec.get("model") or "smollm2-135m-instruct"
+        name = spec.model or "smollm2-135m-instruct"
         self.ref = resolve_model(name)
-        self.device = pick_device(spec["device"])
+        self.device = pick_device(spec.device)
         self.tokenizer = load_pretrained(AutoTokenizer, self.ref)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
@@ -91,16 +91,16 @@ class LLMParaphrase(Augmenter):
         batch = self.tokenizer(self.prompts(texts), return_tensors="pt", padding=True,
                                add_special_tokens=False).to(self.device)
         longest = max(map(len, self.tokenizer(texts, add_special_tokens=False)["input_ids"]))
-        sample = spec["temperature"] > 0
+        sample = spec.temperature > 0
         # One seed per batch drawn from the run's generator: reproducible whatever the device.
         self.torch.manual_seed(int(self.torch.randint(0, 2**31 - 1, (1,),
                                                       generator=self.generator)))
         with self.torch.inference_mode():
             out = self.model.generate(
-                **batch, max_new_tokens=min(spec["max_length"], 2 * longest + 16),
+                **batch, max_new_tokens=min(spec.max_length, 2 * longest + 16),
                 do_sample=sample, pad_token_id=self.tokenizer.pad_token_id,
-                **({"temperature": spec["temperature"], "top_p": spec["top_p"]} if sample
-                   else {"num_beams": spec["num_beams"]}))
+                **({"temperature": spec.temperature, "top_p": spec.top_p} if sample
+                   else {"num_beams": spec.num_beams}))
         replies = self.tokenizer.batch_decode(out[:, batch["input_ids"].shape[1]:],
                                               skip_special_tokens=True)
         return [clean_reply(r, t) for r, t in zip(replies, texts, strict=True)]

@@ -9,11 +9,10 @@ padded only to its own longest text, and generation runs on the GPU when there i
 
 from __future__ import annotations
 
-from typing import Any
-
 from common.models import load_pretrained, pick_device, resolve_model
 
 from ..errors import DataprepError
+from ..settings import Augment
 from .base import Augmenter
 
 
@@ -30,7 +29,7 @@ def _transformers():
 class Seq2SeqTranslator:
     """One direction: tokenizer and model on a device, one `generate` call per batch."""
 
-    def __init__(self, name: str, device: str, spec: dict[str, Any]) -> None:
+    def __init__(self, name: str, device: str, spec: Augment) -> None:
         torch, transformers = _transformers()
         self.torch = torch
         self.ref = resolve_model(name)
@@ -52,33 +51,33 @@ class Seq2SeqTranslator:
     def _generate(self, texts: list[str]) -> list[str]:
         spec = self.spec
         batch = self.tokenizer(texts, padding=True, truncation=True,
-                               max_length=spec["max_length"], return_tensors="pt").to(self.device)
-        sample = spec["temperature"] > 0
+                               max_length=spec.max_length, return_tensors="pt").to(self.device)
+        sample = spec.temperature > 0
         with self.torch.inference_mode():
             out = self.model.generate(
-                **batch, max_new_tokens=spec["max_length"], num_beams=1 if sample else
-                spec["num_beams"], do_sample=sample,
-                **({"temperature": spec["temperature"], "top_p": spec["top_p"]} if sample else {}))
+                **batch, max_new_tokens=spec.max_length, num_beams=1 if sample else
+                spec.num_beams, do_sample=sample,
+                **({"temperature": spec.temperature, "top_p": spec.top_p} if sample else {}))
         return [t.strip() for t in self.tokenizer.batch_decode(out, skip_special_tokens=True)]
 
 
 class MarianBackTranslation(Augmenter):
     origin = "backtranslation"
 
-    def __init__(self, spec: dict[str, Any], seed: int) -> None:
+    def __init__(self, spec: Augment, seed: int) -> None:
         super().__init__(spec, seed)
-        if not spec.get("forward_model") or not spec.get("backward_model"):
+        if not spec.forward_model or not spec.backward_model:
             raise DataprepError("augment backtranslation/marian needs forward_model and "
                                 "backward_model (hub ids or local directories, e.g. "
                                 "Helsinki-NLP/opus-mt-en-de and Helsinki-NLP/opus-mt-de-en)")
-        self.device = pick_device(spec["device"])
-        self.forward = Seq2SeqTranslator(spec["forward_model"], self.device, spec)
-        self.backward = Seq2SeqTranslator(spec["backward_model"], self.device, spec)
+        self.device = pick_device(spec.device)
+        self.forward = Seq2SeqTranslator(spec.forward_model, self.device, spec)
+        self.backward = Seq2SeqTranslator(spec.backward_model, self.device, spec)
         self.forward.torch.manual_seed(seed)
 
     @property
     def name(self) -> str:
-        return f"marian:{self.spec['forward_model']}+{self.spec['backward_model']}"
+        return f"marian:{self.spec.forward_model}+{self.spec.backward_model}"
 
     def transform_batch(self, texts: list[str]) -> list[str]:
         return self.backward(self.forward(texts))

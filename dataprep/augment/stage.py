@@ -7,15 +7,15 @@ share of train, stratified by label), hand their text units to the backend in ba
 classification row's text, an instruction's prompt, a chat's user turns; never an answer), check
 each candidate's fidelity against its parent, then drop candidates that duplicate a train row or
 an earlier candidate. Accepted rows keep their parent's label, group and language and carry
-`origin`, `augmenter` and `parent_id`; they are appended to a second staging file the second pass
-writes into train after the input rows.
+`origin`, `augmenter` and `parent_id`; the pipeline appends them to a second staging file that
+the second pass writes into train after the input rows.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,14 +25,15 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..keys import Keys
+from ..kinds import RecordKind
+from ..neardup import ShingleSets
+from ..settings import Augment, Dedup, Recipe
 from ..staging import staged_schema, take_rows, with_provenance
-from ..textview import normalise_for_dedup, row_text
-from ..validate import MESSAGE_TYPE
+from ..textview import normalise_for_dedup
 from .backends import make_augmenter
 from .dedup import TrainIndex, duplicate_reasons
 from .fidelity import fidelity_check
 
-AUGMENTED_FILE = ".augmented.arrow"
 EXAMPLES = 5
 REJECTED_EXAMPLES = 3
 SIMILARITY_EDGES = [round(x, 2) for x in np.linspace(0, 1, 21)]
@@ -69,18 +70,6 @@ class AugmenterStats:
                 "examples": self.examples, "rejected_examples": self.rejected_examples}
 
 
-@dataclass
-class AugmentOutcome:
-    path: Path | None
-    stats: list[AugmenterStats]
-
-    def accepted_by_origin(self) -> Counter:
-        out: Counter = Counter()
-        for s in self.stats:
-            out[s.origin] += s.accepted
-        return out
-
-
 def choose_parents(keys: Keys, train_rows: np.ndarray, fraction: float, seed: int) -> np.ndarray:
     """A seeded share of train rows, the same share of every label (rounded per label)."""
     rng = np.random.default_rng(seed)
@@ -93,36 +82,6 @@ def choose_parents(keys: Keys, train_rows: np.ndarray, fraction: float, seed: in
     return np.sort(train_rows[order[rank < want]])
 
 
-def text_units(table: pa.Table, kind: str) -> tuple[pa.Array, np.ndarray]:
-    """The texts an augmenter may rewrite and the row each belongs to: a classification text,
-    an instruction prompt, or every user turn of a chat."""
-    if kind == "classification":
-        return table.column("text").combine_chunks(), np.arange(table.num_rows)
-    if kind == "instruction":
-        return table.column("prompt").combine_chunks(), np.arange(table.num_rows)
-    messages = table.column("messages").combine_chunks()
-    flat = messages.flatten()
-    user = pc.equal(flat.field("role"), "user")
-    owners = pc.list_parent_indices(messages).to_numpy()
-    return flat.field("content").filter(user), owners[user.to_numpy(zero_copy_only=False)]
-
-
-def with_units(table: pa.Table, kind: str, units: pa.Array) -> pa.Table:
-    """The table with its text units replaced (the inverse of `text_units`)."""
-    column = {"classification": "text", "instruction": "prompt"}.get(kind)
-    if column:
-        return table.set_column(table.schema.get_field_index(column), column, units)
-    messages = table.column("messages").combine_chunks()
-    flat = messages.flatten()
-    user = pc.equal(flat.field("role"), "user").to_numpy(zero_copy_only=False)
-    contents = flat.field("content").to_numpy(zero_copy_only=False).copy()
-    contents[user] = units.to_numpy(zero_copy_only=False)
-    structs = pa.StructArray.from_arrays([flat.field("role"), pa.array(contents, pa.string())],
-                                         names=["role", "content"])
-    rebuilt = pa.ListArray.from_arrays(messages.offsets, structs).cast(MESSAGE_TYPE)
-    return table.set_column(table.schema.get_field_index("messages"), "messages", rebuilt)
-
-
 def joined_units(units: pa.Array, owners: np.ndarray, n_rows: int) -> pa.Array:
     """One text per row: its units joined by newlines (what fidelity compares)."""
     offsets = np.concatenate([[0], np.cumsum(np.bincount(owners, minlength=n_rows))])
@@ -132,42 +91,41 @@ def joined_units(units: pa.Array, owners: np.ndarray, n_rows: int) -> pa.Array:
 Progress = Callable[[str, int], None]
 
 
-def augment_train(staging: Path, kind: str, keys: Keys, kept: np.ndarray, split: np.ndarray,
-                  recipe: dict[str, Any], out_dir: Path, load_sets,
-                  progress: Progress | None = None) -> AugmentOutcome:
-    """Run every augment entry of the recipe; accepted rows go to `out_dir/AUGMENTED_FILE`."""
-    entries = recipe["augment"]
-    if not entries:
-        return AugmentOutcome(None, [])
+def augment_train(staging: Path, kind: RecordKind, keys: Keys, kept: np.ndarray,
+                  split: np.ndarray, recipe: Recipe, load_sets: ShingleSets,
+                  progress: Progress | None = None) -> Iterator[tuple[pa.Table, AugmenterStats]]:
+    """Run every augment entry of the recipe in order; yields each entry's accepted rows (in the
+    staged schema plus provenance) and its stats. The pipeline writes and counts the rows."""
+    if not recipe.augment:
+        return
     train_rows = np.flatnonzero(kept & (split == 0))
     train = TrainIndex(train_rows, keys, load_sets)
-    path = out_dir / AUGMENTED_FILE
-    schema = with_provenance(staged_schema(kind).empty_table()).schema
+    schema = augmented_schema(kind)
     accepted_texts: list[pa.Array] = []
-    stats = []
-    with pa.ipc.new_stream(str(path), schema) as writer:
-        for index, spec in enumerate(entries):
-            seed = int(np.random.SeedSequence([recipe["seed"], index]).generate_state(1)[0])
-            parents = take_rows(staging, choose_parents(keys, train_rows, spec["fraction"], seed))
-            table, stat, pairs = _run_entry(index, spec, seed, parents, kind, recipe, progress)
-            keep, texts = _drop_duplicates(table, kind, stat, accepted_texts, train, recipe)
-            table = table.filter(pa.array(keep))
-            accepted_texts.append(texts)
-            _record_examples(stat, *(part[keep] for part in pairs))
-            writer.write_table(table.cast(schema))
-            stats.append(stat)
-    return AugmentOutcome(path, stats)
+    for index, spec in enumerate(recipe.augment):
+        seed = int(np.random.SeedSequence([recipe.seed, index]).generate_state(1)[0])
+        parents = take_rows(staging, choose_parents(keys, train_rows, spec.fraction, seed))
+        table, stat, pairs = _run_entry(index, spec, seed, parents, kind, recipe, progress)
+        keep, texts = _drop_duplicates(table, kind, stat, accepted_texts, train, recipe.dedup)
+        accepted_texts.append(texts)
+        _record_examples(stat, *(part[keep] for part in pairs))
+        yield table.filter(pa.array(keep)).cast(schema), stat
 
 
-def _run_entry(index: int, spec: dict[str, Any], seed: int, parents: pa.Table, kind: str,
-               recipe: dict[str, Any], progress: Progress | None
+def augmented_schema(kind: RecordKind) -> pa.Schema:
+    """Augmented rows: a staged row of the kind with its provenance columns."""
+    return with_provenance(staged_schema(kind).empty_table()).schema
+
+
+def _run_entry(index: int, spec: Augment, seed: int, parents: pa.Table, kind: RecordKind,
+               recipe: Recipe, progress: Progress | None
                ) -> tuple[pa.Table, AugmenterStats, tuple[np.ndarray, ...]]:
     """Generate and fidelity-check one entry's candidates; returns the passing rows and their
     (parent text, child text, similarity) for the report's examples."""
     augmenter = make_augmenter(spec, seed)
-    stat = AugmenterStats(index, augmenter.origin, spec["backend"], augmenter.name,
-                          spec["fraction"], parents=parents.num_rows)
-    units, owners = text_units(parents, kind)
+    stat = AugmenterStats(index, augmenter.origin, spec.backend, augmenter.name,
+                          spec.fraction, parents=parents.num_rows)
+    units, owners = kind.text_units(parents)
     started = time.perf_counter()
     tick = (lambda n: progress(augmenter.name, n)) if progress else None
     children = pa.array(augmenter.transform(units.to_pylist(), tick), pa.string())
@@ -175,12 +133,12 @@ def _run_entry(index: int, spec: dict[str, Any], seed: int, parents: pa.Table, k
     stat.candidates = parents.num_rows
     before = joined_units(units, owners, parents.num_rows)
     after = joined_units(children, owners, parents.num_rows)
-    check = fidelity_check(before.to_pylist(), after.to_pylist(), recipe["fidelity"],
-                           recipe["language_backend"])
+    check = fidelity_check(before.to_pylist(), after.to_pylist(), recipe.fidelity,
+                           recipe.language_backend)
     stat.similarity = check.similarity[~np.isnan(check.similarity)].tolist()
     _record_rejects(stat, check.reasons, before, after, check.similarity)
     passed = check.reasons == None  # noqa: E711 (elementwise on objects)
-    table = with_units(parents, kind, children).filter(pa.array(passed))
+    table = kind.with_units(parents, children).filter(pa.array(passed))
     ids = table.column("id").combine_chunks()
     n = table.num_rows
     origin = pa.array(np.full(n, augmenter.origin, dtype=object), pa.string())
@@ -217,14 +175,14 @@ def _record_rejects(stat: AugmenterStats, reasons: np.ndarray, before: pa.Array,
                            "similarity": sim})
 
 
-def _drop_duplicates(table: pa.Table, kind: str, stat: AugmenterStats,
-                     earlier: list[pa.Array], train: TrainIndex, recipe: dict[str, Any]
+def _drop_duplicates(table: pa.Table, kind: RecordKind, stat: AugmenterStats,
+                     earlier: list[pa.Array], train: TrainIndex, dedup: Dedup
                      ) -> tuple[np.ndarray, pa.Array]:
     """Find candidates duplicating train rows or candidates accepted before (this entry's and
     earlier entries'); returns the keep mask and the kept rows' normalised texts."""
-    texts = normalise_for_dedup(row_text(table, kind))
+    texts = normalise_for_dedup(kind.row_text(table))
     prior = pa.concat_arrays(earlier) if earlier else pa.array([], pa.string())
-    reasons = duplicate_reasons(pa.concat_arrays([prior, texts]), train, recipe["dedup"])
+    reasons = duplicate_reasons(pa.concat_arrays([prior, texts]), train, dedup)
     reasons = reasons[len(prior):]
     keep = reasons == None  # noqa: E711
     for reason in reasons[~keep]:

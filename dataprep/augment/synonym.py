@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import random
 from functools import cache
-from typing import Any
 
 import numpy as np
 
 from ..errors import DataprepError
+from ..settings import Augment
 from .base import Augmenter
 from .wordnet import load_wordnet
 
@@ -62,7 +62,7 @@ class SynonymSwap(Augmenter):
     origin = "synonym"
     default_batch_size = 256
 
-    def __init__(self, spec: dict[str, Any], seed: int) -> None:
+    def __init__(self, spec: Augment, seed: int) -> None:
         super().__init__(spec, seed)
         try:
             import nlpaug.augmenter.word as naw
@@ -70,7 +70,7 @@ class SynonymSwap(Augmenter):
             raise DataprepError("augment synonym needs nlpaug and nltk: pip install nlpaug "
                                 "nltk") from None
         wordnet = load_wordnet()
-        self.augmenter = naw.SynonymAug(aug_src="wordnet", aug_p=spec["aug_p"],
+        self.augmenter = naw.SynonymAug(aug_src="wordnet", aug_p=spec.aug_p,
                                         aug_max=None)
         self.augmenter.model.pos_tag = WordNetTagger(wordnet).pos_tag
         self.random = random.Random(seed)
