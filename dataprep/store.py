@@ -102,6 +102,28 @@ class VersionRef:
     def path(self) -> Path:
         return self.root / self.name / self.version
 
+    @property
+    def report_html(self) -> Path:
+        return self.path / REPORT_HTML_FILE
+
+    def read_report(self) -> dict[str, Any]:
+        return read_report(self.path)
+
+    def read_manifest(self) -> dict[str, Any]:
+        return _read_json(self.path / MANIFEST_FILE)
+
+    def load_data(self) -> Any:
+        """The splits, a `datasets.DatasetDict` (imported here: it is slow to import)."""
+        import datasets
+
+        return datasets.load_from_disk(str(self.path))
+
+
+def find_version(spec: str, store: str | Path | None = None) -> VersionRef:
+    """`resolve` in the store `store_root` picks, reading nothing of the version: for commands
+    that need only its report or one split (a bare NAME means NAME@latest here)."""
+    return resolve(store_root(store), spec)
+
 
 def resolve(root: Path, ref: str) -> VersionRef:
     """Resolve `name@latest`, `name@<id>`, `name@<unique prefix>` or a bare `name` (= latest)."""
@@ -300,7 +322,7 @@ class Version:
 
     @property
     def report_html(self) -> Path:
-        return self.ref.path / REPORT_HTML_FILE
+        return self.ref.report_html
 
     @property
     def counts(self) -> dict[str, Any]:
@@ -326,10 +348,7 @@ class Version:
 def open_version(spec: str, store: str | Path | None = None) -> Version:
     """A version by `name@latest`, `name@<id>` or `name@<unique id prefix>`, from `store`
     (else $DATAPREP_STORE, else ./store): its splits, manifest and report."""
-    import datasets
-
     if "@" not in spec:
         raise DataprepError(f"{spec!r}: give a dataset version as NAME@VERSION (or NAME@latest)")
-    ref = resolve(store_root(store), spec)
-    data = datasets.load_from_disk(str(ref.path))
-    return Version(ref, data, _read_json(ref.path / MANIFEST_FILE), read_report(ref.path))
+    ref = find_version(spec, store)
+    return Version(ref, ref.load_data(), ref.read_manifest(), ref.read_report())
