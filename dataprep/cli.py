@@ -46,7 +46,9 @@ def run(
         bool, typer.Option("--quiet", "-q", help="Print only the version id.")
     ] = False,
 ) -> None:
-    """Validate, clean and format INPUTS into a new version of NAME; prints the version id last."""
+    """Validate INPUTS, clean them (unicode, whitespace, PII), identify languages, filter,
+    deduplicate, split, augment train and format them into a new version of NAME; prints the
+    version id last."""
     from .pipeline import run_pipeline
     from .report import print_report
 
@@ -123,22 +125,20 @@ def versions(
     """List the versions of NAME, oldest first; `*` marks latest."""
     from rich.table import Table
 
-    from .store import latest, list_versions, resolve, store_root
+    from .store import SPLITS, find_version, list_versions
 
-    root = store_root(store)
-    resolve(root, name + "@latest")
-    current = latest(root, name)
+    current = find_version(name + "@latest", store)
     table = Table(show_header=True, header_style="bold")
-    for col in ("", "version", "created", "kind", "input", "train", "validation", "test", "parent"):
+    for col in ("", "version", "created", "kind", "input", *SPLITS, "parent"):
         table.add_column(col)
-    for m in list_versions(root, name):
+    for m in list_versions(current.root, name):
         table.add_row(
-            "*" if m["version"] == current else "",
+            "*" if m["version"] == current.version else "",
             m["version"],
             m["created_at"],
             m["kind"],
             str(m["counts"]["input"]),
-            *(str(m["splits"][s]) for s in ("train", "validation", "test")),
+            *(str(m["splits"][s]) for s in SPLITS),
             m["parent"] or "",
         )
     _stdout().print(table)
@@ -157,15 +157,12 @@ def show(
     store: StoreOpt = None,
 ) -> None:
     """Print the first N rows of a split as JSON lines."""
-    import datasets
+    from .store import SPLITS, find_version
 
-    from .store import resolve, store_root
-
-    ref_ = resolve(store_root(store), ref)
-    splits = ("train", "validation", "test")
-    if split not in splits:
-        raise DataprepError(f"unknown split {split!r}: use one of {', '.join(splits)}")
-    data = datasets.load_from_disk(str(ref_.path))[split]
+    version = find_version(ref, store)
+    if split not in SPLITS:
+        raise DataprepError(f"unknown split {split!r}: use one of {', '.join(SPLITS)}")
+    data = version.load_data()[split]
     for row in data.select(range(min(n, len(data)))):
         print(json.dumps(row, ensure_ascii=False))
 
@@ -181,12 +178,12 @@ def report(
 ) -> None:
     """Show a version's data-quality report (terminal table, --json or --html PATH)."""
     from .report import print_report
-    from .store import resolve, store_root
+    from .store import find_version
 
-    ref_ = resolve(store_root(store), ref)
-    data = json.loads((ref_.path / "report.json").read_text(encoding="utf-8"))
+    version = find_version(ref, store)
+    data = version.read_report()
     if html_path:
-        shutil.copyfile(ref_.path / "report.html", html_path)
+        shutil.copyfile(version.report_html, html_path)
         print(html_path)
     elif as_json:
         print(json.dumps(data, indent=2, ensure_ascii=False))

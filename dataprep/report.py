@@ -7,21 +7,25 @@ or network) that opens offline.
 
 from __future__ import annotations
 
-import html
 import json
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
+import jinja2
 import numpy as np
+from markupsafe import Markup
 from rich.console import Console
 from rich.table import Table
 
 from . import plots
 from .errors import DataprepError
+from .samples import add_capped
 from .schemas import validator
+from .store import SPLITS
 
-SPLITS = ("train", "validation", "test")
+#: Examples kept per reject or removal reason (every row is in rejected.jsonl / removed.jsonl).
 EXAMPLES_PER_REASON = 3
 
 
@@ -44,9 +48,8 @@ class RunCounts:
     output_langs: dict[str, Counter] = field(default_factory=lambda: {s: Counter() for s in SPLITS})
 
     def add_example(self, bucket: dict[str, list], reason: str, example: dict[str, Any]) -> None:
-        items = bucket.setdefault(reason, [])
-        if len(items) < EXAMPLES_PER_REASON:
-            items.append(example)
+        """Keep `example` under `reason` while fewer than EXAMPLES_PER_REASON are kept."""
+        add_capped(bucket, reason, example, EXAMPLES_PER_REASON)
 
     def counts(self) -> dict[str, Any]:
         return {
@@ -197,140 +200,59 @@ def print_report(report: dict[str, Any], console: Console | None = None) -> None
     console.print(table)
 
 
-_CSS = """
-body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#222}
-h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:2rem;border-bottom:1px solid #ddd}
-table{border-collapse:collapse;margin:.5rem 0}td,th{padding:.25rem .6rem;text-align:left;
-border-bottom:1px solid #eee;vertical-align:top}
-td.n{text-align:right;font-variant-numeric:tabular-nums}
-.bar{background:#4a7bd0;height:.8rem;display:inline-block;vertical-align:middle}
-.ok{color:#18794e;font-weight:600}.bad{color:#c62828;font-weight:600}
-figure{margin:1rem 0}figcaption{font-weight:600;margin-bottom:.3rem}.empty{color:#777}
-pre{white-space:pre-wrap;word-break:break-word;background:#f6f6f6;padding:.4rem;margin:0;
-max-height:8rem;overflow:auto;font-size:12px}
-"""
+def _charts(report: dict[str, Any]) -> dict[str, Any]:
+    """Every figure of the page, drawn by `plots` and marked safe for the template (the chart
+    functions escape the labels they draw)."""
+    c = report["counts"]
+    flow = {"rejected": c["rejected"], "filtered": sum(c["filtered_by_reason"].values()),
+            "duplicates": c["duplicates"]["exact"] + c["duplicates"]["near"],
+            **{f"output {s}": c["output"][s] for s in SPLITS}}
+    removed = {**c["filtered_by_reason"],
+               **{f"duplicate:{k}": v for k, v in c["duplicates"].items()}}
+    dedup = report["dedup"]
+    cleaning = report["cleaning"]
+    charts = {
+        "flow": plots.bars("flow", "Rows by destination", {"rows": flow}),
+        "rejected": plots.bars("rejected", "Rejected rows by reason",
+                               {"rows": c["rejected_by_reason"]}),
+        "removed": plots.bars("removed", "Removed rows by reason", {"rows": removed}),
+        "labels": plots.bars("labels", "Label distribution per split",
+                             {s: report["splits"][s]["labels"] for s in SPLITS}),
+        "languages": plots.bars("languages", "Detected languages (before the language filter)",
+                                {"rows": report["languages"]["detected"]}),
+        "lengths": [plots.histogram(f"length-{m}", f"Length in {m} per split", h["edges"],
+                                    h["counts"])
+                    for m, h in report["lengths"]["histograms"].items()],
+        "clusters": plots.bars("clusters", "Duplicate cluster sizes (rows per cluster: clusters)",
+                               {"exact": dedup["exact_cluster_sizes"],
+                                "near": dedup["near_cluster_sizes"]}),
+        "cleaning": plots.bars("cleaning", "Rows changed by each cleaning step",
+                               {"rows": cleaning["rows_changed"]}),
+        "pii": plots.bars("pii", "PII placeholders inserted, by kind", {"found": cleaning["pii"]}),
+    }
+    entries = report["augmentation"]
+    if entries:
+        charts["augment_rejected"] = plots.bars(
+            "augment-rejected", "Rejected candidates by reason",
+            {e["augmenter"]: e["rejected_by_reason"] for e in entries})
+        charts["augment_similarity"] = plots.histogram(
+            "augment-similarity", "Parent-child similarity (all scored candidates)",
+            entries[0]["similarity_histogram"]["edges"],
+            {e["augmenter"]: e["similarity_histogram"]["counts"] for e in entries},
+            series="augmenter")
+    return {k: [Markup(f) for f in v] if isinstance(v, list) else Markup(v)
+            for k, v in charts.items()}
 
 
-def _bars(items: dict[str, int], caption: str) -> str:
-    if not items:
-        return "<p>None.</p>"
-    top = max(items.values()) or 1
-    rows = "".join(
-        f"<tr><td>{html.escape(str(k))}</td><td class=n>{v}</td>"
-        f"<td><span class=bar style='width:{int(300 * v / top)}px'></span></td></tr>"
-        for k, v in sorted(items.items(), key=lambda kv: (-kv[1], kv[0]))
-    )
-    return f"<table><tr><th>{html.escape(caption)}</th><th>rows</th><th></th></tr>{rows}</table>"
-
-
-def _examples(examples: dict[str, list]) -> str:
-    if not examples:
-        return "<p>None.</p>"
-    parts = []
-    for reason, items in sorted(examples.items()):
-        rows = "".join(
-            f"<tr><td>{html.escape(str(e.get('source', '')))}:{e.get('line', '')}</td>"
-            f"<td><pre>{html.escape(str(e.get('detail') or e.get('raw') or e.get('text') or ''))}"
-            f"</pre></td></tr>"
-            for e in items
-        )
-        parts.append(f"<h3>{html.escape(reason)}</h3><table>{rows}</table>")
-    return "".join(parts)
-
-
-def _where(example: dict[str, Any]) -> str:
-    """`file:line` for a reject (source + line), or the row's own `source` for a removal."""
-    line = example.get("line")
-    return f"{example.get('source', '')}:{line}" if line is not None else str(example["source"])
-
-
-def _stats_table(stats: dict[str, Any]) -> str:
-    head = "<tr><th>split</th><th>measure</th>" + "".join(
-        f"<th>{k}</th>" for k in ("min", "q1", "median", "q3", "max", "mean")) + "</tr>"
-    rows = "".join(
-        f"<tr><td>{split}</td><td>{measure}</td>" + "".join(
-            f"<td class=n>{'' if v is None else v}</td>" for v in values.values()) + "</tr>"
-        for split, per in stats.items() for measure, values in per.items())
-    return f"<table>{head}{rows}</table>"
-
-
-def _augmentation(entries: list[dict[str, Any]]) -> str:
-    """Per augmenter: accepted and rejected counts, the similarity histogram, examples."""
-    if not entries:
-        return "<p>No augmentation in this recipe.</p>"
-    head = ("<tr><th>augmenter</th><th>parents</th><th>candidates</th><th>accepted</th>"
-            "<th>rejected</th><th>candidates/s</th></tr>")
-    rows = "".join(
-        f"<tr><td>{html.escape(e['augmenter'])} ({e['origin']})</td><td class=n>{e['parents']}"
-        f"</td><td class=n>{e['candidates']}</td><td class=n>{e['accepted']}</td><td class=n>"
-        f"{sum(e['rejected_by_reason'].values())}</td><td class=n>"
-        f"{e['candidates_per_second'] or ''}</td></tr>" for e in entries)
-    parts = [f"<table>{head}{rows}</table>",
-             plots.bars("augment-rejected", "Rejected candidates by reason",
-                        {e["augmenter"]: e["rejected_by_reason"] for e in entries}),
-             plots.histogram("augment-similarity", "Parent-child similarity (all scored "
-                             "candidates)", entries[0]["similarity_histogram"]["edges"],
-                             {e["augmenter"]: e["similarity_histogram"]["counts"]
-                              for e in entries}, series="augmenter")]
-    for e in entries:
-        pairs = "".join(
-            f"<tr><td><pre>{html.escape(x['parent'])}</pre></td><td><pre>"
-            f"{html.escape(x['child'])}</pre></td><td class=n>{x['similarity']}</td></tr>"
-            for x in e["examples"]) or "<tr><td colspan=3>No candidate was accepted.</td></tr>"
-        parts.append(f"<h3>{html.escape(e['augmenter'])}: parent &rarr; child</h3><table>"
-                     f"<tr><th>parent</th><th>child</th><th>similarity</th></tr>{pairs}</table>")
-    return "".join(parts)
+@cache
+def _template() -> jinja2.Template:
+    """`templates/report.html.j2`, loaded from the installed package (it ships in the wheel)."""
+    env = jinja2.Environment(loader=jinja2.PackageLoader("dataprep", "templates"),
+                             autoescape=True, undefined=jinja2.StrictUndefined,
+                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    return env.get_template("report.html.j2")
 
 
 def render_html(report: dict[str, Any]) -> str:
     """One self-contained page: no external CSS, scripts, fonts or images; charts are inline SVG."""
-    c = report["counts"]
-    ok = report["accounting_ok"]
-    flow = {"rejected": c["rejected"], "filtered": sum(c["filtered_by_reason"].values()),
-            "duplicates": c["duplicates"]["exact"] + c["duplicates"]["near"],
-            **{f"output {s}": c["output"][s] for s in SPLITS}}
-    splits = report["splits"]
-    lengths = report["lengths"]
-    hists = "".join(
-        plots.histogram(f"length-{m}", f"Length in {m} per split", h["edges"], h["counts"])
-        for m, h in lengths["histograms"].items()) or "<p>No output rows.</p>"
-    dedup = report["dedup"]
-    leak = report["leakage"]
-    leak_line = (f"<span class=ok>none</span> ({leak['pairs_checked']} candidate pairs checked at "
-                 f"Jaccard &ge; {leak['threshold']})" if leak["ok"] else
-                 f"<span class=bad>{leak['cross_split_pairs']} pairs</span>: "
-                 + html.escape(str(leak["examples"])))
-    rare = ", ".join(report["rare_labels"]) or "none"
-    title = html.escape(f"{report['name']}@{report['version']}")
-    return f"""<!doctype html>
-<html lang=en><head><meta charset=utf-8><title>Data report {title}</title>
-<style>{_CSS}</style></head><body>
-<h1>Data report: {title} <small>({html.escape(report["kind"])})</small></h1>
-<p>{c["input"]} input rows. Accounting identity (input = rejected + filtered + duplicates +
-output &minus; augmented):
-<span class={"ok" if ok else "bad"}>{"holds" if ok else "BROKEN"}</span>.
-Near duplicates across splits: {leak_line}.</p>
-<h2>Where the rows went</h2>{plots.bars("flow", "Rows by destination", {"rows": flow})}
-<h2>Rejected and removed rows by reason</h2>
-{plots.bars("rejected", "Rejected rows by reason", {"rows": c["rejected_by_reason"]})}
-{plots.bars("removed", "Removed rows by reason", {"rows": {
-        **c["filtered_by_reason"], **{f"duplicate:{k}": v for k, v in c["duplicates"].items()}}})}
-<h2>Labels per split</h2>
-{plots.bars("labels", "Label distribution per split", {s: splits[s]["labels"] for s in SPLITS})}
-<p>Labels too rare to stratify (all rows in train): {html.escape(rare)}.</p>
-<h2>Languages</h2>
-{plots.bars("languages", "Detected languages (before the language filter)",
-            {"rows": report["languages"]["detected"]})}
-<h2>Lengths</h2>{hists}{_stats_table(lengths["stats"])}
-<h2>Duplicate clusters</h2>
-{plots.bars("clusters", "Duplicate cluster sizes (rows per cluster: clusters)",
-            {"exact": dedup["exact_cluster_sizes"], "near": dedup["near_cluster_sizes"]})}
-<p>{dedup["candidate_pairs"]} LSH candidate pairs, {dedup["verified_pairs"]} verified at the
-threshold.</p>
-<h2>Cleaning</h2>{_bars(report["cleaning"]["rows_changed"], "step (rows changed)")}
-{_bars(report["cleaning"]["pii"], "PII placeholder")}
-<h2>Augmentation (train split only)</h2>{_augmentation(report["augmentation"])}
-<h2>Examples of rejected rows</h2>{_examples(report["examples"]["rejected"])}
-<h2>Examples of removed rows</h2>{_examples(report["examples"]["removed"])}
-</body></html>
-"""
+    return _template().render(report=report, counts=report["counts"], charts=_charts(report))

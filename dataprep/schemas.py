@@ -17,7 +17,6 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
 KINDS = ("classification", "instruction", "chat")
-_BASE_URI = "https://schemas.dataprep.invalid/"
 
 
 def schema_dir() -> Path:

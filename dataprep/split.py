@@ -12,8 +12,6 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-SPLIT_NAMES = ("train", "validation", "test")
-
 
 def units(*keys: np.ndarray) -> np.ndarray:
     """Connected components of rows that share any of the keys (-1 = no key)."""

@@ -2,7 +2,8 @@
 
 A version is built in a hidden temporary directory beside its final place and renamed into place
 only when complete, so a run killed at any moment leaves no partial version (at most a hidden
-`.tmp-*` directory, which the next run removes). The version id is a hash of what made it.
+`.tmp-*` directory, which a later run removes once it sees the process that made it is gone).
+The version id is a hash of what made it.
 
 This module is the only one that knows the layout: the file names below, how a version is
 found (`resolve`) and read back (`open_version`, the public reader `train` and the CLI use).
@@ -15,6 +16,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,11 +31,15 @@ REPORT_HTML_FILE = "report.html"
 REJECTED_FILE = "rejected.jsonl"
 REMOVED_FILE = "removed.jsonl"
 LATEST_FILE = "latest"
+#: Inside a version being built (`.tmp-<version>-<pid>`): who builds it, so that other runs
+#: remove the directory only once that process is gone; removed when the version is published.
+OWNER_FILE = ".owner"
 #: The output splits, in order; a row's split code is its index here.
 SPLITS = ("train", "validation", "test")
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 VERSION_RE = re.compile(r"^[0-9a-f]{12}$")
+#: Age after which a temporary directory without an owner record is taken as abandoned.
 STALE_TMP_SECONDS = 3600
 
 
@@ -96,6 +102,28 @@ class VersionRef:
     def path(self) -> Path:
         return self.root / self.name / self.version
 
+    @property
+    def report_html(self) -> Path:
+        return self.path / REPORT_HTML_FILE
+
+    def read_report(self) -> dict[str, Any]:
+        return read_report(self.path)
+
+    def read_manifest(self) -> dict[str, Any]:
+        return _read_json(self.path / MANIFEST_FILE)
+
+    def load_data(self) -> Any:
+        """The splits, a `datasets.DatasetDict` (imported here: it is slow to import)."""
+        import datasets
+
+        return datasets.load_from_disk(str(self.path))
+
+
+def find_version(spec: str, store: str | Path | None = None) -> VersionRef:
+    """`resolve` in the store `store_root` picks, reading nothing of the version: for commands
+    that need only its report or one split (a bare NAME means NAME@latest here)."""
+    return resolve(store_root(store), spec)
+
 
 def resolve(root: Path, ref: str) -> VersionRef:
     """Resolve `name@latest`, `name@<id>`, `name@<unique prefix>` or a bare `name` (= latest)."""
@@ -124,29 +152,98 @@ def resolve(root: Path, ref: str) -> VersionRef:
 
 
 def new_tmp_dir(root: Path, name: str, version: str) -> Path:
-    """A private directory to build a version in; stale ones of killed runs are removed first."""
+    """A private directory to build a version in, marked with its owner (`OWNER_FILE`).
+
+    The directories of runs that are gone are removed first. A run's directory can stay
+    untouched for hours (a long augmentation writes only inside it), so its age says nothing:
+    only its owner's process does. See `_abandoned`.
+    """
     base = root / name
     base.mkdir(parents=True, exist_ok=True)
+    tmp = base / f".tmp-{version}-{os.getpid()}"
     now = time.time()
     for old in base.glob(".tmp-*"):
-        pid = old.name.rsplit("-", 1)[-1]
-        alive = pid.isdigit() and _pid_alive(int(pid))
-        if not alive or now - old.stat().st_mtime > STALE_TMP_SECONDS:
+        if old != tmp and _abandoned(old, now):
             shutil.rmtree(old, ignore_errors=True)
-    tmp = base / f".tmp-{version}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
+    part = tmp / f"{OWNER_FILE}.part"
+    write_json(part, _owner_record())
+    os.replace(part, tmp / OWNER_FILE)
     return tmp
 
 
-def _pid_alive(pid: int) -> bool:
+def _owner_record() -> dict[str, Any]:
+    """Who builds in a temporary directory: host name, pid, the process's start time (so a
+    reused pid is not mistaken for it) and pid namespace (a container on the same host name)."""
+    pid = os.getpid()
+    stat = _proc_stat(pid)
+    return {"host": socket.gethostname(), "pid": pid, "start": stat[1] if stat else None,
+            "pid_namespace": _pid_namespace()}
+
+
+def _abandoned(tmp: Path, now: float) -> bool:
+    """Whether the run that made the temporary directory `tmp` is gone.
+
+    Its owner record names a process: one on this host (and pid namespace) is gone when no
+    process has its pid, or that process is a zombie or started at another time (the pid was
+    reused). A directory of another host is never judged: its process cannot be seen from here.
+    A directory without a readable record (written before there were records, or in the instant
+    between `mkdir` and the record) is judged by age alone.
+    """
+    owner = _read_owner(tmp)
+    if owner is None:
+        try:
+            return now - tmp.stat().st_mtime > STALE_TMP_SECONDS
+        except OSError:
+            return False
+    if owner["host"] != socket.gethostname() or owner.get("pid_namespace") != _pid_namespace():
+        return False
+    return not _running(owner["pid"], owner.get("start"))
+
+
+def _read_owner(tmp: Path) -> dict[str, Any] | None:
+    try:
+        owner = json.loads((tmp / OWNER_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    valid = (isinstance(owner, dict) and isinstance(owner.get("host"), str)
+             and type(owner.get("pid")) is int and owner["pid"] > 0)
+    return owner if valid else None
+
+
+def _running(pid: int, start: int | None) -> bool:
+    """Whether process `pid`, started at `start` (clock ticks after boot; None: unknown), runs."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
+        pass  # another user's process: it exists
+    except OverflowError:
+        return False
+    stat = _proc_stat(pid)
+    if stat is None:  # no /proc here: the signal is all there is
         return True
-    return pid != os.getpid()
+    state, started = stat
+    return state != "Z" and (start is None or started == start)
+
+
+def _proc_stat(pid: int) -> tuple[str, int] | None:
+    """(state, start time in clock ticks after boot) of `pid` from /proc; None without it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8", errors="replace")
+        fields = stat.rsplit(")", 1)[1].split()  # the command name before may hold anything
+        return fields[0], int(fields[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _pid_namespace() -> str | None:
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
 
 
 def publish(tmp: Path, root: Path, name: str, version: str) -> bool:
@@ -155,6 +252,7 @@ def publish(tmp: Path, root: Path, name: str, version: str) -> bool:
     Returns False (and discards `tmp`) when another run published the same version first.
     """
     final = root / name / version
+    (tmp / OWNER_FILE).unlink(missing_ok=True)
     try:
         os.rename(tmp, final)
     except OSError:
@@ -224,7 +322,7 @@ class Version:
 
     @property
     def report_html(self) -> Path:
-        return self.ref.path / REPORT_HTML_FILE
+        return self.ref.report_html
 
     @property
     def counts(self) -> dict[str, Any]:
@@ -250,10 +348,7 @@ class Version:
 def open_version(spec: str, store: str | Path | None = None) -> Version:
     """A version by `name@latest`, `name@<id>` or `name@<unique id prefix>`, from `store`
     (else $DATAPREP_STORE, else ./store): its splits, manifest and report."""
-    import datasets
-
     if "@" not in spec:
         raise DataprepError(f"{spec!r}: give a dataset version as NAME@VERSION (or NAME@latest)")
-    ref = resolve(store_root(store), spec)
-    data = datasets.load_from_disk(str(ref.path))
-    return Version(ref, data, _read_json(ref.path / MANIFEST_FILE), read_report(ref.path))
+    ref = find_version(spec, store)
+    return Version(ref, ref.load_data(), ref.read_manifest(), ref.read_report())

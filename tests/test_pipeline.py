@@ -293,6 +293,8 @@ def test_cli_commands(tmp_path):
     good_file.write_text('{"prompt": "a", "response": "b"}\n')
     assert run_cli("validate", str(good_file), env=env).returncode == 0
     assert run_cli("run", env=env).returncode == 2  # usage error
+    helped = " ".join(run_cli("run", "--help", env=env).stdout.split())
+    assert all(step in helped for step in ("PII", "languages", "deduplicate", "split", "augment"))
 
 
 def test_python_load_from_disk_as_in_readme(tmp_path):

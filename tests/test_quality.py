@@ -233,13 +233,46 @@ def test_report_page_renders_every_plot(corpus_run, tmp_path):
         browser.close()
     by_name = {p["name"]: p for p in plots}
     assert set(by_name) == {"flow", "rejected", "removed", "labels", "languages", "length-chars",
-                            "length-words", "clusters"}
+                            "length-words", "clusters", "cleaning", "pii"}
+    report = corpus_run.report
+    # The generated corpus has no malformed rows (and may need no cleaning): those plots say
+    # "No data." and draw nothing.
+    empty = {name for name, data in [("rejected", report["counts"]["rejected_by_reason"]),
+                                     ("cleaning", report["cleaning"]["rows_changed"]),
+                                     ("pii", report["cleaning"]["pii"])] if not data}
     for name, plot in by_name.items():
-        if name == "rejected":
-            continue  # the generated corpus has no malformed rows: the plot says "No data."
+        if name in empty:
+            assert plot["marks"] == 0, plot
+            continue
         assert plot["width"] > 100 and plot["height"] > 40 and plot["marks"] > 0, plot
     assert requests == [page_file.as_uri()]  # nothing fetched but the page itself
     assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+def test_report_page_escapes_caps_examples_and_draws_cleaning():
+    """The template escapes every value from the data and keeps EXAMPLES_PER_REASON examples."""
+    from dataprep.report import EXAMPLES_PER_REASON, RunCounts, build_report, render_html
+
+    run = RunCounts(input=5)
+    run.rejected["invalid_json"] = 5
+    for i in range(5):
+        run.add_example(run.examples_rejected, "invalid_json",
+                        {"source": "a.jsonl", "line": i + 1, "reason": "invalid_json",
+                         "detail": "<script>alert(1)</script>", "raw": "x"})
+    run.cleaned.update({"whitespace": 2, "nfc": 2, "pii": 3})
+    run.pii.update({"email": 3})
+    report = build_report("n<&>", "0" * 12, "chat", run)
+    assert len(report["examples"]["rejected"]["invalid_json"]) == EXAMPLES_PER_REASON
+    page = render_html(report)
+    assert "<script" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "Data report n&lt;&amp;&gt;@000000000000" in page
+    assert page.count("a.jsonl:") == EXAMPLES_PER_REASON
+    for name in ("flow", "rejected", "removed", "labels", "languages", "clusters", "cleaning",
+                 "pii"):
+        assert f"<figure data-plot='{name}'>" in page
+    cleaning = page.split("<figure data-plot='cleaning'>")[1].split("</figure>")[0]
+    assert cleaning.index(">pii<") < cleaning.index(">nfc<") < cleaning.index(">whitespace<")
+    assert "No augmentation in this recipe." in page and "No output rows." in page
 
 
 def test_report_json_has_the_quality_sections(corpus_run):
