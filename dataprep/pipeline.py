@@ -17,7 +17,9 @@ per-row keys, and the second pass streams the staging file into the splits.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -73,6 +75,18 @@ from .workers import ordered_map, workers_for
 #: publishing).
 STAGING_FILE, SIGNATURES_FILE, AUGMENTED_FILE = ".staging.arrow", ".signatures.u32", \
     ".augmented.arrow"
+
+
+#: Points inside the run where `DATAPREP_STOP_AT=<phase>` stops it (SIGSTOP), so a test can kill
+#: a run that is provably inside a named phase: after the first staged batch, before the plan,
+#: after the first batch written to the splits, and with every file written but not yet renamed.
+PHASES = ("first_pass", "plan", "second_pass", "publish")
+
+
+def reached(phase: str) -> None:
+    """Stop here when asked to (for kill tests and debugging); otherwise nothing."""
+    if os.environ.get("DATAPREP_STOP_AT") == phase:
+        os.kill(os.getpid(), signal.SIGSTOP)
 
 
 def first_pass_stages(recipe: Recipe) -> list[Stage]:
@@ -180,6 +194,7 @@ def _first_pass(paths: list[Path], recipe: Recipe, tmp: Path, files: RunFiles,
             writer.write_table(out.table)
             collector.add(out.table, out.keys)
             np.ascontiguousarray(out.keys["sigs"], dtype=np.uint32).tofile(signatures)
+            reached("first_pass")
     if kind is None:
         raise DataprepError("no input row could be parsed, so the record kind is unknown; "
                             "see rejected rows with `dataprep validate`")
@@ -257,6 +272,7 @@ def _second_pass(staging: Path, kind: str, keys: Keys, plan: Plan, recipe: Recip
             split = plan.split[lo:hi][keep.to_numpy(zero_copy_only=False)]
             staged = with_provenance(table.filter(keep))
             out.write(formatted(staged), record_kind.row_text(staged), split)
+            reached("second_pass")
             lo = hi
     if augmented is not None:
         with pa.OSFile(str(augmented)) as source:
@@ -317,6 +333,7 @@ def run_pipeline(
             kind, staging, keys = _first_pass(paths, recipe, tmp, files,
                                               _counting(progress, rows_before),
                                               workers_for(paths, workers))
+            reached("plan")
             load_sets = partial(shingle_sets, staging, kind, recipe.dedup.ngram)
             plan = make_plan(keys, recipe, load_sets)
             augmented, stats = _augment(staging, kind, keys, plan, recipe, tmp, run, load_sets,
@@ -337,6 +354,7 @@ def run_pipeline(
         }
         validator("manifest").validate(manifest)
         write_version_files(tmp, manifest, report, render_html(report))
+        reached("publish")
         created = publish(tmp, root, name, version)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

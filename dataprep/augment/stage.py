@@ -27,6 +27,7 @@ import pyarrow.compute as pc
 from ..keys import Keys
 from ..kinds import RecordKind
 from ..neardup import ShingleSets
+from ..samples import add_capped, has_room
 from ..settings import Augment, Dedup, Recipe
 from ..staging import staged_schema, take_rows, with_provenance
 from ..textview import normalise_for_dedup
@@ -168,11 +169,11 @@ def _record_rejects(stat: AugmenterStats, reasons: np.ndarray, before: pa.Array,
     for i in np.flatnonzero(reasons != None):  # noqa: E711
         reason = str(reasons[i])
         stat.rejected[reason] += 1
-        sample = stat.rejected_examples.setdefault(reason, [])
-        if len(sample) < REJECTED_EXAMPLES:
+        if has_room(stat.rejected_examples, reason, REJECTED_EXAMPLES):
             sim = None if np.isnan(sims[i]) else round(float(sims[i]), 4)
-            sample.append({"parent": before[int(i)].as_py(), "child": after[int(i)].as_py(),
-                           "similarity": sim})
+            add_capped(stat.rejected_examples, reason, {
+                "parent": before[int(i)].as_py(), "child": after[int(i)].as_py(),
+                "similarity": sim}, REJECTED_EXAMPLES)
 
 
 def _drop_duplicates(table: pa.Table, kind: RecordKind, stat: AugmenterStats,
