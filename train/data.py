@@ -12,64 +12,27 @@ reported.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 import datasets
 import numpy as np
 
-from dataprep.errors import DataprepError
-from dataprep.store import VersionRef, resolve, store_root
+from dataprep.store import SPLITS, Version
 
-SPLITS = ("train", "validation", "test")
+from .errors import TrainError
+
 IGNORE = -100
-
-
-@dataclass
-class Version:
-    ref: VersionRef
-    data: datasets.DatasetDict
-    manifest: dict[str, Any]
-    report: dict[str, Any]
-
-    @property
-    def kind(self) -> str:
-        return self.manifest["kind"]
-
-    @property
-    def spec(self) -> str:
-        return f"{self.ref.name}@{self.ref.version}"
-
-    def labels(self) -> list[str]:
-        """The label names of a classification version, sorted (the class index order)."""
-        if self.kind != "classification":
-            return []
-        names = set()
-        for split in SPLITS:
-            names.update(self.data[split].unique("label"))
-        return sorted(names)
-
-
-def load_version(spec: str, store: str | None = None) -> Version:
-    """A version from the store by `name@latest`, `name@<id>` or a unique id prefix."""
-    if "@" not in spec:
-        raise DataprepError(f"{spec!r}: give a dataset version as NAME@VERSION (or NAME@latest)")
-    ref = resolve(store_root(store), spec)
-    path = ref.path
-    manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
-    report = json.loads((path / "report.json").read_text(encoding="utf-8"))
-    return Version(ref, datasets.load_from_disk(str(path)), manifest, report)
 
 
 def check_method_fits(version: Version, method: str) -> None:
     """A classifier needs labelled text; SFT works on every kind (all carry `messages`)."""
     if method == "classifier" and version.kind != "classification":
-        raise DataprepError(f"{version.spec} holds {version.kind} records; --method classifier "
-                            "needs a classification version (text + label); use --method lora "
-                            "or full for SFT")
+        raise TrainError(f"{version.spec} holds {version.kind} records; --method classifier "
+                         "needs a classification version (text + label); use --method lora "
+                         "or full for SFT")
     if version.data["train"].num_rows == 0:
-        raise DataprepError(f"{version.spec}: the train split is empty")
+        raise TrainError(f"{version.spec}: the train split is empty")
 
 
 def chat_segments(tokenizer, messages: list[dict]) -> list[tuple[str, bool]] | None:

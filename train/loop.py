@@ -12,9 +12,10 @@ from typing import Any
 
 import torch
 
+from dataprep.store import Version
+
 from .checkpoints import check_resume
 from .config import TrainConfig
-from .data import Version
 from .distributed import finish, is_main_process, use_cpu
 from .metrics import perplexity
 from .modeling import use_bf16

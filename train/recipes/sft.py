@@ -13,8 +13,10 @@ from typing import Any
 
 from transformers import DataCollatorForSeq2Seq, DataCollatorWithFlattening
 
+from dataprep.store import Version
+
 from ..config import TrainConfig
-from ..data import IGNORE, Version, tokenize_sft
+from ..data import IGNORE, tokenize_sft
 from ..loop import Flow, fit
 from ..metrics import LabelScorer, eval_metrics, sft_reduce
 from ..modeling import load_causal_lm, load_tokenizer
