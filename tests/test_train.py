@@ -9,21 +9,30 @@ import subprocess
 import sys
 from pathlib import Path
 
+import datasets
 import numpy as np
 import pytest
 import torch
 
 from common.errors import UserError
 from dataprep.pipeline import run_pipeline
-from dataprep.store import open_version
+from dataprep.store import Version, VersionRef, open_version
 from train.config import resolve_config
-from train.data import IGNORE, SFTTokenizer, tokenize_sft
+from train.data import (
+    CHAT_TEMPLATE,
+    IGNORE,
+    PROMPT_COMPLETION,
+    SFTFormat,
+    SFTTokenizer,
+    sft_format,
+    tokenize_sft,
+)
 from train.errors import TrainError
 from train.metrics import LabelScorer, accuracy_f1, eval_metrics, sft_reduce
 from train.runner import run_training
 
 from .conftest import FIXTURES, ROOT
-from .tiny_models import build_causal_lm
+from .tiny_models import build_causal_lm, build_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -147,6 +156,51 @@ def test_truncation_keeps_the_answer_and_is_counted():
     assert out["labels"][0][:4] == [IGNORE] * 4
 
 
+#: A chat template that renders a conversation whose first message holds FAIL with a prefix that
+#: changes with the number of turns, so the prefix check fails on those rows only.
+FLAKY_TEMPLATE = (
+    "{% if 'FAIL' in messages[0]['content'] %}{{ messages|length }}{% endif %}"
+    "{% for m in messages %}<s>{{ m['role'] }}\n{{ m['content'] }}</s>\n{% endfor %}"
+    "{% if add_generation_prompt %}<s>assistant\n{% endif %}")
+
+
+def chat_version(n_train: int, failing: tuple[int, ...] = ()) -> Version:
+    """A chat version in memory; `failing` rows of train carry FAIL in their question."""
+    def rows(n, fails=()):
+        return [{"messages": [{"role": "user", "content": f"{'FAIL ' * (i in fails)}q{i}"},
+                              {"role": "assistant", "content": "answer"}],
+                 "prompt": f"PROMPT q{i}\n", "completion": "answer"} for i in range(n)]
+
+    data = datasets.DatasetDict({"train": datasets.Dataset.from_list(rows(n_train, failing)),
+                                 "validation": datasets.Dataset.from_list(rows(3)),
+                                 "test": datasets.Dataset.from_list(rows(3))})
+    return Version(VersionRef(Path("memory"), "chat", "0" * 12), data, {"kind": "chat"}, {})
+
+
+def formats_of(splits, tok) -> set[str]:
+    return {PROMPT_COMPLETION if "PROMPT" in tok.decode(ids) else CHAT_TEMPLATE
+            for split in splits.values() for ids in split["input_ids"]}
+
+
+def test_one_sft_format_for_every_row_of_the_version(tmp_path):
+    """One row the template fails on (in the second map batch of train) sends every row of
+    every split to prompt/completion; before, only its batch fell back, so train mixed two
+    formats and validation and test used the chat template."""
+    tok = build_tokenizer(tmp_path)
+    tok.chat_template = FLAKY_TEMPLATE
+    flaky = chat_version(1100, failing=(1050,))
+    assert sft_format(flaky, tok) == SFTFormat(PROMPT_COMPLETION, 1)
+    splits, _ = tokenize_sft(flaky, tok, 64)
+    assert formats_of(splits, tok) == {PROMPT_COMPLETION}
+    clean = chat_version(1100)
+    assert sft_format(clean, tok) == SFTFormat(CHAT_TEMPLATE, 0)
+    assert formats_of(tokenize_sft(clean, tok, 64)[0], tok) == {CHAT_TEMPLATE}
+    with pytest.raises(ValueError, match="sft_format"):
+        SFTTokenizer(tok, 64, use_chat_template=True)(flaky.data["train"][1050:1051])
+    tok.chat_template = None
+    assert sft_format(clean, tok) == SFTFormat(PROMPT_COMPLETION, None)
+
+
 def test_packed_loss_equals_unpacked_loss(workspace):
     from transformers import AutoModelForCausalLM
 
@@ -229,6 +283,7 @@ def test_lora_sft_writes_adapter_metrics_and_card(workspace):
     run = json.loads((out / "run.json").read_text())
     assert run["identity"]["dataset"] == workspace["support"] == result.dataset
     assert run["packing"] is True and run["packages"]["transformers"]
+    assert run["sft_format"] == CHAT_TEMPLATE and run["chat_template_failures"] == 0
     card = (out / "README.md").read_text()
     version = open_version(workspace["support"], str(workspace["store"]))
     assert workspace["support"] in card

@@ -1,13 +1,13 @@
 """From a dataset version to token ids: the version's rows, rendered with the model's chat
 template, tokenized with the loss on the answer only.
 
-SFT rows come from `messages` (rendered with the tokenizer's chat template when it has one) or
-else from the version's own `prompt`/`completion`. Every assistant turn is trained (as TRL's
-`assistant_only_loss`); everything else, system and user turns and the template's markup before
-each answer, has labels -100. The last answer always ends in EOS (a model whose pad token is its
-EOS would otherwise never learn to stop, because collators mask pad ids). Too-long rows lose the
-start of the conversation, then the end of their last answer; every truncation is counted and
-reported.
+SFT rows come from `messages` rendered with the tokenizer's chat template, or else from the
+version's own `prompt`/`completion`: one format for the whole version (`sft_format`). Every
+assistant turn is trained (as TRL's `assistant_only_loss`); everything else, system and user
+turns and the template's markup before each answer, has labels -100. The last answer always
+ends in EOS (a model whose pad token is its EOS would otherwise never learn to stop, because
+collators mask pad ids). Too-long rows lose the start of the conversation, then the end of their
+last answer; every truncation is counted and reported.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ from dataprep.store import SPLITS, Version
 from .errors import TrainError
 
 IGNORE = -100
+#: The two ways an SFT row is rendered; one of them for every row of a version (`sft_format`).
+CHAT_TEMPLATE, PROMPT_COMPLETION = "chat_template", "prompt_completion"
 
 
 def check_method_fits(version: Version, method: str) -> None:
@@ -57,6 +59,33 @@ def chat_segments(tokenizer, messages: list[dict]) -> list[tuple[str, bool]] | N
     return segments
 
 
+@dataclass(frozen=True)
+class SFTFormat:
+    """How every row of a version is rendered for SFT, and why."""
+
+    name: str                               # CHAT_TEMPLATE or PROMPT_COMPLETION
+    chat_template_failures: int | None      # rows the template failed on; None: no template
+
+    def run_info(self) -> dict[str, Any]:
+        return {"sft_format": self.name, "chat_template_failures": self.chat_template_failures}
+
+
+def sft_format(version: Version, tokenizer) -> SFTFormat:
+    """The chat template if it renders every row of every split as a prefix-consistent
+    conversation (`chat_segments`), else prompt/completion for every row.
+
+    Decided once for the whole version, before tokenizing: a choice per row or per batch would
+    train on two prompt formats and evaluate on a mix of them, silently. The check renders each
+    conversation once more than tokenizing does; the failures are counted for `run.json`."""
+    if not getattr(tokenizer, "chat_template", None):
+        return SFTFormat(PROMPT_COMPLETION, None)
+    failures = 0
+    for split in SPLITS:
+        for batch in version.data[split].select_columns(["messages"]).iter(batch_size=1000):
+            failures += sum(chat_segments(tokenizer, m) is None for m in batch["messages"])
+    return SFTFormat(CHAT_TEMPLATE if failures == 0 else PROMPT_COMPLETION, failures)
+
+
 def truncate(ids: list[int], labels: list[int], last_answer: int, max_length: int
              ) -> tuple[list[int], list[int]]:
     """Keep the end of the conversation; where the last answer (`last_answer` tokens, EOS
@@ -69,7 +98,8 @@ def truncate(ids: list[int], labels: list[int], last_answer: int, max_length: in
 
 @dataclass
 class SFTTokenizer:
-    """Batched `datasets.map` function producing input_ids / labels for causal-LM SFT."""
+    """Batched `datasets.map` function producing input_ids / labels for causal-LM SFT, in the
+    format `sft_format` chose for the version (every row, whichever batch it falls in)."""
 
     tokenizer: Any
     max_length: int
@@ -78,8 +108,10 @@ class SFTTokenizer:
     def segments(self, batch: dict[str, list]) -> list[list[tuple[str, bool]]]:
         if self.use_chat_template:
             rows = [chat_segments(self.tokenizer, m) for m in batch["messages"]]
-            if all(r is not None for r in rows):
-                return rows
+            if any(r is None for r in rows):
+                raise ValueError("a conversation the chat template does not render "
+                                 "prefix-consistently: choose the format with sft_format")
+            return rows
         return [[(p, False), (c, True)] for p, c in zip(batch["prompt"], batch["completion"],
                                                         strict=True)]
 
@@ -110,10 +142,12 @@ class SFTTokenizer:
         return out
 
 
-def tokenize_sft(version: Version, tokenizer, max_length: int) -> tuple[datasets.DatasetDict,
-                                                                         dict[str, int]]:
-    """Every split tokenized for SFT; returns the splits and truncated rows per split."""
-    fn = SFTTokenizer(tokenizer, max_length, bool(getattr(tokenizer, "chat_template", None)))
+def tokenize_sft(version: Version, tokenizer, max_length: int, fmt: SFTFormat | None = None
+                 ) -> tuple[datasets.DatasetDict, dict[str, int]]:
+    """Every split tokenized for SFT in `fmt` (by default `sft_format`'s choice); returns the
+    splits and truncated rows per split."""
+    fmt = fmt or sft_format(version, tokenizer)
+    fn = SFTTokenizer(tokenizer, max_length, fmt.name == CHAT_TEMPLATE)
     columns = version.data["train"].column_names
     out = version.data.map(fn, batched=True, remove_columns=columns, desc="tokenize")
     truncated = {s: int(np.sum(out[s]["truncated"])) for s in SPLITS}
