@@ -355,6 +355,19 @@ def test_resume_continues_and_refuses_another_version(workspace):
                             max_steps=6, resume=True))
 
 
+def test_warmup_is_a_share_of_the_real_optimizer_steps(tmp_path):
+    """With --max-steps 10 on a large train set the warm-up is 1 step (it was 3750, counted
+    from the epochs, so the learning rate never left warm-up)."""
+    from train.loop import training_arguments
+
+    base = {"dataset": "x@latest", "model": "m", "batch_size": 4}
+    short = training_arguments(resolve_config({**base, "max_steps": 10}), tmp_path, 100_000,
+                               has_eval=True)
+    assert short.get_warmup_steps(10) == 1
+    epochs = training_arguments(resolve_config(base), tmp_path, 100_000, has_eval=True)
+    assert epochs.get_warmup_steps(75_000) == 3750
+
+
 # --- one-line errors ------------------------------------------------------------------------
 
 def run_train(*args, cwd: Path = ROOT):
