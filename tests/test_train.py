@@ -1,5 +1,5 @@
 """The trainer on a tiny config-built Llama and real dataset versions built from the fixtures:
-masking, EOS, packing, every method, metrics, resume, outputs and one-line errors."""
+masking, EOS, packing, every method, metrics, resume, outputs, settings and one-line errors."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import torch
 from common.errors import UserError
 from dataprep.pipeline import run_pipeline
 from dataprep.store import Version, VersionRef, open_version
-from train.config import resolve_config
+from train.config import TrainConfig, resolve_config
 from train.data import (
     CHAT_TEMPLATE,
     IGNORE,
@@ -29,7 +29,7 @@ from train.data import (
 )
 from train.errors import TrainError
 from train.metrics import LabelScorer, accuracy_f1, eval_metrics, sft_reduce
-from train.runner import run_training
+from train.runner import TrainResult, run_training
 
 from .conftest import FIXTURES, ROOT
 from .tiny_models import build_causal_lm, build_tokenizer
@@ -368,6 +368,71 @@ def test_warmup_is_a_share_of_the_real_optimizer_steps(tmp_path):
     assert epochs.get_warmup_steps(75_000) == 3750
 
 
+# --- settings: one declaration for flags, config file and run.json ---------------------------
+
+@pytest.mark.parametrize("text, message", [
+    ("learning_rate: 1e-4\n", "config.yaml: unknown key 'learning_rate' (did you mean 'lr'?)"),
+    ("epoch: 2\n", "config.yaml: unknown key 'epoch' (did you mean 'epochs'?)"),
+    ("colour: red\n", "config.yaml: unknown key 'colour' (known keys: dataset, model,"),
+    ("epochs: three\n", "config.yaml: epochs: 'three' is not a number"),
+    ("max-steps: 2.5\n", "config.yaml: max_steps: 2.5 is not a whole number"),
+    ("packing: maybe\n", "config.yaml: packing: 'maybe' is not true or false"),
+    ("warmup_ratio: 2\n", "config.yaml: warmup_ratio: 2 is invalid (input should be less"),
+])
+def test_config_file_mistakes_are_one_line_naming_key_and_value(tmp_path, text, message):
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    with pytest.raises(TrainError) as raised:
+        resolve_config({"dataset": "x@latest", "model": "m"}, path)
+    assert str(raised.value).startswith(f"{tmp_path}/{message}")
+    assert "\n" not in str(raised.value)
+
+
+def test_help_lists_every_setting_as_a_flag():
+    from typer.main import get_command
+    from typer.testing import CliRunner
+
+    from train.cli import app
+
+    command = get_command(app)
+    flags = {opt for param in command.params for opt in param.opts + param.secondary_opts}
+    shown = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"}).output
+    assert [p.name for p in command.params if not p.opts[0].startswith("-")] == ["dataset"]
+    for name in set(TrainConfig.model_fields) - {"dataset"}:
+        flag = "--" + name.replace("_", "-")
+        assert flag in flags and flag in shown, flag
+    # the flags the README lists
+    assert flags >= {"--output", "--epochs", "--max-steps", "--lr", "--batch-size",
+                     "--grad-accum", "--max-length", "--lora-r", "--lora-alpha",
+                     "--target-modules", "--eval-steps", "--early-stopping-patience", "--seed",
+                     "--merge", "--packing", "--no-packing", "--gradient-checkpointing",
+                     "--trust-remote-code", "--device", "--store", "--config", "--resume",
+                     "--model", "--method"}
+    assert "--no-resume" not in flags and "--no-merge" not in flags
+
+
+def test_flags_override_the_config_file_which_overrides_method_defaults(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    import train.runner
+    from train.cli import app
+
+    seen = []
+    monkeypatch.setattr(train.runner, "run_training",
+                        lambda cfg: seen.append(cfg) or TrainResult(cfg.dataset, tmp_path, {}))
+    path = tmp_path / "config.yaml"
+    path.write_text("model: m\nlr: 1e-3\nepochs: 1\npacking: true\nmerge: true\n"
+                    "target_modules: [q_proj]\n")
+    done = CliRunner().invoke(app, ["d@latest", "--config", str(path), "--lr", "0.01",
+                                    "--no-packing", "--target-modules", "q_proj, v_proj"])
+    assert done.exit_code == 0, done.output
+    [cfg] = seen
+    assert (cfg.lr, cfg.epochs, cfg.packing, cfg.merge, cfg.resume) == (0.01, 1, False, True,
+                                                                       False)
+    assert cfg.target_modules == ["q_proj", "v_proj"] and cfg.batch_size == 16
+    assert cfg.as_dict()["lr"] == 0.01
+
+
 # --- one-line errors ------------------------------------------------------------------------
 
 def run_train(*args, cwd: Path = ROOT):
@@ -380,9 +445,13 @@ def run_train(*args, cwd: Path = ROOT):
     (["support@ffffff", "--model", "m"], "no such version"),
     (["support@latest", "--model", "no-such-model-anywhere"], "could not be loaded"),
     (["support@latest", "--model", "LM", "--method", "classifier"], "needs a classification"),
+    (["support@latest", "--model", "LM", "--config", "CONFIG"], "unknown key 'learning_rate' "
+                                                                "(did you mean 'lr'?)"),
 ])
 def test_errors_are_one_line(workspace, args, message):
-    args = [str(workspace["lm"]) if a == "LM" else a for a in args]
+    config_file = workspace["root"] / "config.yaml"
+    config_file.write_text("learning_rate: 1e-4\n")
+    args = [{"LM": str(workspace["lm"]), "CONFIG": str(config_file)}.get(a, a) for a in args]
     done = run_train(*args, "--store", str(workspace["store"]), "--output",
                      str(workspace["root"] / "err"))
     assert done.returncode == 1
