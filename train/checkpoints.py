@@ -12,11 +12,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from dataprep.errors import DataprepError
+from dataprep.store import Version
 
 from .config import TrainConfig
-from .data import Version
 from .distributed import agreed, use_cpu
+from .errors import TrainError
 
 RUN_FILE = "run.json"
 
@@ -39,8 +39,8 @@ def output_dir(cfg: TrainConfig, version: Version) -> Path:
     if cfg.resume:
         found = latest_run_dir(version)
         if found is None:
-            raise DataprepError(f"--resume: no earlier run of {version.spec} under runs/; give "
-                                "--output DIR")
+            raise TrainError(f"--resume: no earlier run of {version.spec} under runs/; give "
+                             "--output DIR")
         return found
     return default_output(version, use_cpu(cfg))
 
@@ -62,16 +62,16 @@ def check_resume(directory: Path, cfg: TrainConfig, version: Version) -> Path | 
     run_file = directory / RUN_FILE
     if not cfg.resume:
         if last_checkpoint(directory) is not None:
-            raise DataprepError(f"{directory} already holds checkpoints: add --resume to "
-                                "continue, or give another --output")
+            raise TrainError(f"{directory} already holds checkpoints: add --resume to "
+                             "continue, or give another --output")
         return None
     checkpoint = last_checkpoint(directory)
     if checkpoint is None or not run_file.is_file():
-        raise DataprepError(f"--resume: no checkpoint in {directory}")
+        raise TrainError(f"--resume: no checkpoint in {directory}")
     earlier = json.loads(run_file.read_text(encoding="utf-8"))["identity"]
     now = identity(cfg, version)
     for key in ("dataset", "model", "method"):
         if earlier[key] != now[key]:
-            raise DataprepError(f"refusing to resume {directory}: it was trained with {key} "
-                                f"{earlier[key]!r}, not {now[key]!r}")
+            raise TrainError(f"refusing to resume {directory}: it was trained with {key} "
+                             f"{earlier[key]!r}, not {now[key]!r}")
     return checkpoint

@@ -1,59 +1,75 @@
-"""`train NAME@VERSION --model M [--method lora|full|classifier] ...`: fine-tune on a version."""
+"""`train NAME@VERSION --model M [--method lora|full|classifier] ...`: fine-tune on a version.
+
+The command's options are generated from `TrainConfig`'s fields (name, type, help text, flag
+form), so a setting is declared once; `--config FILE` is the only option of the CLI's own. A
+flag left off is None, so it does not override the config file (see `resolve_config`).
+"""
 
 from __future__ import annotations
 
+import inspect
 import os
+import types
+import typing
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from dataprep.errors import run_command
+from common.errors import run_command
+
+from .config import ARGUMENT, TrainConfig, resolve_config
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
 
-@app.command()
-def train(
-    dataset: Annotated[str | None, typer.Argument(help="Dataset version: NAME@VERSION or "
-                                                       "NAME@latest.")] = None,
-    model: Annotated[str | None, typer.Option(help="Hub id, local directory, or built-in: "
-                                                   "smollm2-135m-instruct, minilm-l6.")] = None,
-    method: Annotated[str | None, typer.Option(help="lora (default), full, classifier.")] = None,
-    output: Annotated[str | None, typer.Option(help="Run directory (default runs/<name>-"
-                                                    "<version>-<time>/).")] = None,
-    store: Annotated[str | None, typer.Option(help="Dataset store (default $DATAPREP_STORE "
-                                                   "or ./store).")] = None,
-    epochs: Annotated[float | None, typer.Option()] = None,
-    max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps.")] = None,
-    lr: Annotated[float | None, typer.Option(help="Learning rate.")] = None,
-    batch_size: Annotated[int | None, typer.Option()] = None,
-    grad_accum: Annotated[int | None, typer.Option()] = None,
-    max_length: Annotated[int | None, typer.Option(help="Tokens per example.")] = None,
-    lora_r: Annotated[int | None, typer.Option()] = None,
-    lora_alpha: Annotated[int | None, typer.Option()] = None,
-    target_modules: Annotated[str | None, typer.Option(help="Comma-separated module names, "
-                                                            "or all-linear.")] = None,
-    eval_steps: Annotated[int | None, typer.Option()] = None,
-    early_stopping_patience: Annotated[int | None, typer.Option()] = None,
-    seed: Annotated[int | None, typer.Option()] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from the last "
-                                                          "checkpoint.")] = False,
-    merge: Annotated[bool, typer.Option("--merge", help="Also write merged weights.")] = False,
-    packing: Annotated[bool | None, typer.Option("--packing/--no-packing")] = None,
-    gradient_checkpointing: Annotated[bool, typer.Option("--gradient-checkpointing")] = False,
-    trust_remote_code: Annotated[bool, typer.Option("--trust-remote-code")] = False,
-    device: Annotated[str | None, typer.Option(help="auto or cpu.")] = None,
-    config: Annotated[Path | None, typer.Option(help="YAML file with the same keys.")] = None,
-) -> None:
-    """Fine-tune a model on a dataset version and write adapter/model, metrics and a card."""
-    flags = {k: v for k, v in locals().items() if k != "config"}
-    from .config import resolve_config
-    from .runner import run_training
+def value_type(annotation: Any) -> type:
+    """What click parses a flag as: the field's type without None; a list comma-separated."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+    return str if typing.get_origin(annotation) is list else annotation
 
-    for key in ("resume", "merge", "gradient_checkpointing", "trust_remote_code"):
-        flags[key] = flags[key] or None  # a flag left off does not override the config file
-    cfg = resolve_config(flags, config)
+
+def help_text(info) -> str:
+    """The field's help, with its default where the flag's own default (None) cannot show it."""
+    default = info.default
+    if info.is_required() or default is None or isinstance(default, bool):
+        return info.description
+    shown = ",".join(default) if isinstance(default, list) else default
+    return f"{info.description} (default {shown})"
+
+
+def parameter(name: str, info) -> inspect.Parameter:
+    """The typer parameter of one `TrainConfig` field."""
+    kind, flag = value_type(info.annotation), info.json_schema_extra["flag"]
+    if flag == ARGUMENT:
+        annotation: Any = Annotated[kind | None, typer.Argument(help=info.description,
+                                                                show_default=False)]
+        return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None,
+                                 annotation=annotation)
+    flag = flag or "--" + name.replace("_", "-")
+    on_switch = kind is bool and "/" not in flag
+    option = typer.Option(flag, help=help_text(info), show_default=False)
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY,
+                             default=False if on_switch else None,
+                             annotation=Annotated[bool if on_switch else kind | None, option])
+
+
+PARAMETERS = [parameter(name, info) for name, info in TrainConfig.model_fields.items()]
+#: Flags that can only be switched on: off (False) means not given.
+ON_SWITCHES = {p.name for p in PARAMETERS if p.default is False}
+CONFIG = inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=None,
+                           annotation=Annotated[Path | None, typer.Option(
+                               help="YAML file with the same keys; flags given win.")])
+
+
+def train(**flags: Any) -> None:
+    """Fine-tune a model on a dataset version and write adapter/model, metrics and a card."""
+    config = flags.pop("config")
+    cfg = resolve_config({k: None if k in ON_SWITCHES and not v else v
+                          for k, v in flags.items()}, config)
+    from .runner import run_training  # torch and transformers: only once the settings hold
+
     result = run_training(cfg)
     if os.environ.get("RANK", "0") != "0":
         return
@@ -63,6 +79,11 @@ def train(
                         and isinstance(v, float))
     print(f"{cfg.method} on {result.dataset}: test {summary or 'not evaluated'}; "
           f"written to {result.output}")
+
+
+train.__signature__ = inspect.Signature([*PARAMETERS, CONFIG])  # type: ignore[attr-defined]
+train.__annotations__ = {p.name: p.annotation for p in (*PARAMETERS, CONFIG)}
+app.command()(train)
 
 
 def main() -> None:

@@ -1,19 +1,18 @@
-"""The run's settings: method defaults, then a YAML `--config` file, then command-line flags.
-
-One flat dataclass whose field names are the CLI flags and the YAML keys, so a config file is just
-the flags written down; `run.json` stores the resolved result.
+"""The run's settings, declared once: `TrainConfig`'s fields are the command-line flags (`cli.py`
+generates its options from them: name, type, help, flag form), the keys of a YAML `--config`
+file, and what `run.json` stores. Method defaults, then the config file, then the flags given.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
+import difflib
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from dataprep.errors import DataprepError
+from .errors import TrainError
 
 METHODS = ("lora", "full", "classifier")
 
@@ -31,6 +30,80 @@ METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
 #: BENCHMARKS.md); a larger model gets a LoRA adapter and a fully trained head.
 FULL_CLASSIFIER_MAX_PARAMS = 300_000_000
 
+#: The flag form of the one positional setting.
+ARGUMENT = "argument"
+
+
+def setting(default: Any, help: str, flag: str | None = None, aka: tuple[str, ...] = (),
+            **constraints: Any) -> Any:
+    """A `TrainConfig` field with what the CLI and the config-file checks need of it: the help
+    text, the flag form where it is not `--field-name` (`ARGUMENT` for the positional dataset,
+    `--packing/--no-packing` for a flag that can be switched off), and `aka`, names people
+    carry over from transformers' `TrainingArguments`, which an unknown config key is matched
+    against to say which key was meant."""
+    return Field(default, description=help, json_schema_extra={"flag": flag, "aka": list(aka)},
+                 **constraints)
+
+
+class TrainConfig(BaseModel):
+    """Every setting of a run. A bool without a flag form is an on-switch (`--merge`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str = setting(..., "Dataset version: NAME@VERSION or NAME@latest.", flag=ARGUMENT)
+    model: str = setting(..., "Hub id, local directory, or built-in: smollm2-135m-instruct, "
+                              "minilm-l6.", aka=("model_name_or_path", "base_model"))
+    method: str = setting("lora", "lora, full or classifier.")
+    output: str | None = setting(None, "Run directory (default runs/<name>-<version>-<time>/).",
+                                 aka=("output_dir",))
+    store: str | None = setting(None, "Dataset store (default $DATAPREP_STORE or ./store).")
+    epochs: float | None = setting(None, "Passes over the train split (default 3).",
+                                   aka=("num_train_epochs",))
+    max_steps: int = setting(-1, "Stop after this many optimizer steps (-1: run the epochs).")
+    lr: float | None = setting(None, "Learning rate (default by method: LoRA 2e-4, full 2e-5, "
+                                     "classifier by model size).", aka=("learning_rate",))
+    batch_size: int | None = setting(None, "Examples per device and step (default 16, "
+                                           "classifier 32).",
+                                     aka=("per_device_train_batch_size", "train_batch_size"))
+    grad_accum: int = setting(1, "Gradient accumulation steps.",
+                              aka=("gradient_accumulation_steps",))
+    max_length: int | None = setting(None, "Tokens per example (default 512, classifier 64).",
+                                     aka=("max_seq_length", "model_max_length"))
+    lora_r: int | None = setting(None, "LoRA rank; 0 trains every weight (default 16; "
+                                       "classifier by model size).", aka=("r", "lora_rank"))
+    lora_alpha: int = setting(32, "LoRA alpha (the adapter's scale is alpha / r).")
+    lora_dropout: float = setting(0.05, "Dropout on the LoRA layers' input.")
+    target_modules: list[str] = setting(["all-linear"], "Comma-separated module names, or "
+                                                        "all-linear.")
+    eval_steps: int | None = setting(None, "Steps between evaluations and checkpoints "
+                                           "(default twice an epoch).")
+    early_stopping_patience: int | None = setting(3, "Evaluations without improvement before "
+                                                     "training stops (0: no early stopping).")
+    seed: int = setting(42, "Seed of the weights' initialisation and the data order.")
+    resume: bool = setting(False, "Continue the newest run of this version from its last "
+                                  "checkpoint.", aka=("resume_from_checkpoint",))
+    merge: bool = setting(False, "Also write the adapter merged into the weights (merged/).")
+    packing: bool | None = setting(None, "Padding-free packing (default: where the attention "
+                                         "supports it).", flag="--packing/--no-packing")
+    gradient_checkpointing: bool = setting(False, "Recompute activations in the backward pass "
+                                                  "(less memory, slower).")
+    trust_remote_code: bool = setting(False, "Run code that ships with the model.")
+    warmup_ratio: float = setting(0.05, "Share of the optimizer steps that warm the learning "
+                                        "rate up.", ge=0, lt=1)
+    weight_decay: float = setting(0.0, "AdamW weight decay.", ge=0)
+    device: str = setting("auto", "auto (the GPU when there is one) or cpu.")
+
+    @field_validator("target_modules", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        """`--target-modules q_proj,v_proj` and a config file's list mean the same."""
+        if isinstance(value, str):
+            return [m.strip() for m in value.split(",") if m.strip()]
+        return value
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.model_dump()
+
 
 def classifier_plan(cfg: TrainConfig, n_params: int) -> TrainConfig:
     """Fill in the classifier's adapter rank (0 = full fine-tuning) and learning rate."""
@@ -41,78 +114,76 @@ def classifier_plan(cfg: TrainConfig, n_params: int) -> TrainConfig:
     return cfg
 
 
-@dataclass
-class TrainConfig:
-    dataset: str
-    model: str
-    method: str = "lora"
-    output: str | None = None
-    store: str | None = None
-    epochs: float | None = None
-    max_steps: int = -1
-    lr: float | None = None
-    batch_size: int | None = None
-    grad_accum: int = 1
-    max_length: int | None = None
-    lora_r: int | None = None
-    lora_alpha: int = 32
-    lora_dropout: float = 0.05
-    target_modules: list[str] = field(default_factory=lambda: ["all-linear"])
-    eval_steps: int | None = None
-    early_stopping_patience: int | None = 3
-    seed: int = 42
-    resume: bool = False
-    merge: bool = False
-    packing: bool | None = None
-    gradient_checkpointing: bool = False
-    trust_remote_code: bool = False
-    warmup_ratio: float = 0.05
-    weight_decay: float = 0.0
-    device: str = "auto"
-
-    def as_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-def field_names() -> set[str]:
-    return {f.name for f in dataclasses.fields(TrainConfig)}
+def _meant(key: str) -> str:
+    """' (did you mean 'lr'?)' for a near-miss or a transformers name, else the known keys."""
+    names = {name: name for name in TrainConfig.model_fields}
+    for name, info in TrainConfig.model_fields.items():
+        names |= {alias: name for alias in (info.json_schema_extra or {}).get("aka", [])}
+    close = difflib.get_close_matches(key, names, n=1)
+    if close:
+        return f" (did you mean {names[close[0]]!r}?)"
+    return f" (known keys: {', '.join(TrainConfig.model_fields)})"
 
 
 def load_config_file(path: str | Path | None) -> dict[str, Any]:
-    """The YAML file's keys (the same names as the flags, with - or _)."""
+    """The YAML file's keys (the flags' names, with - or _); a key left empty is not given."""
     if path is None:
         return {}
     path = Path(path)
     if not path.is_file():
-        raise DataprepError(f"{path}: config file not found")
+        raise TrainError(f"{path}: config file not found")
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as exc:
-        raise DataprepError(f"{path}: not valid YAML ({exc})") from None
+        raise TrainError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
     if not isinstance(data, dict):
-        raise DataprepError(f"{path}: a config file must be a mapping of keys to values")
-    data = {str(k).replace("-", "_"): v for k, v in data.items()}
-    unknown = sorted(set(data) - field_names())
-    if unknown:
-        raise DataprepError(f"{path}: unknown key {unknown[0]!r} (allowed: "
-                            f"{', '.join(sorted(field_names()))})")
+        raise TrainError(f"{path}: a config file must be a mapping of keys to values")
+    data = {str(k).replace("-", "_"): v for k, v in data.items() if v is not None}
+    for key in data:
+        if key not in TrainConfig.model_fields:
+            raise TrainError(f"{path}: unknown key {key!r}{_meant(key)}")
     return data
+
+
+#: How pydantic's error types read in a one-line message.
+PROBLEMS = {"float_parsing": "is not a number", "float_type": "is not a number",
+            "int_parsing": "is not a whole number", "int_type": "is not a whole number",
+            "int_from_float": "is not a whole number", "bool_parsing": "is not true or false",
+            "bool_type": "is not true or false", "string_type": "is not a string",
+            "list_type": "is not a list"}
+
+
+def _invalid(exc: ValidationError, merged: dict[str, Any], origin: dict[str, str]) -> TrainError:
+    """The first problem as `config.yaml: epochs: 'three' is not a number` (or `--epochs: ...`
+    for a value that came from a flag)."""
+    error = exc.errors()[0]
+    key = str(error["loc"][0])
+    problem = PROBLEMS.get(error["type"]) or f"is invalid ({error['msg'].lower()})"
+    where = f"{origin[key]}: {key}" if key in origin else "--" + key.replace("_", "-")
+    return TrainError(f"{where}: {merged.get(key, error['input'])!r} {problem}")
 
 
 def resolve_config(flags: dict[str, Any], config_file: str | Path | None = None) -> TrainConfig:
     """Method defaults < config file < flags given on the command line (None = not given)."""
-    merged = {**load_config_file(config_file), **{k: v for k, v in flags.items() if v is not None}}
+    from_file = load_config_file(config_file)
+    given = {k: v for k, v in flags.items() if v is not None}
+    for key in given:
+        if key not in TrainConfig.model_fields:
+            raise TrainError(f"unknown setting {key!r}{_meant(key)}")
+    merged = {**from_file, **given}
     for key in ("dataset", "model"):
         if not merged.get(key):
-            raise DataprepError(f"missing {key}: give it on the command line or in --config")
-    method = merged.get("method", "lora")
-    if method not in METHODS:
-        raise DataprepError(f"unknown method {method!r} (use one of: {', '.join(METHODS)})")
-    for key, value in METHOD_DEFAULTS[method].items():
-        if merged.get(key) is None:
-            merged[key] = value
-    if method == "lora" and merged["lora_r"] < 1:
-        raise DataprepError("--method lora needs --lora-r of at least 1 (use --method full)")
-    if isinstance(merged.get("target_modules"), str):
-        merged["target_modules"] = [m.strip() for m in merged["target_modules"].split(",")]
-    return TrainConfig(**merged)
+            raise TrainError(f"missing {key}: give it on the command line or in --config")
+    try:
+        cfg = TrainConfig.model_validate(merged)
+    except ValidationError as exc:
+        origin = {k: str(config_file) for k in from_file if k not in given}
+        raise _invalid(exc, merged, origin) from None
+    if cfg.method not in METHODS:
+        raise TrainError(f"unknown method {cfg.method!r} (use one of: {', '.join(METHODS)})")
+    for key, value in METHOD_DEFAULTS[cfg.method].items():
+        if getattr(cfg, key) is None:
+            setattr(cfg, key, value)
+    if cfg.method == "lora" and cfg.lora_r < 1:
+        raise TrainError("--method lora needs --lora-r of at least 1 (use --method full)")
+    return cfg

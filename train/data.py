@@ -1,75 +1,40 @@
 """From a dataset version to token ids: the version's rows, rendered with the model's chat
 template, tokenized with the loss on the answer only.
 
-SFT rows come from `messages` (rendered with the tokenizer's chat template when it has one) or
-else from the version's own `prompt`/`completion`. Every assistant turn is trained (as TRL's
-`assistant_only_loss`); everything else, system and user turns and the template's markup before
-each answer, has labels -100. The last answer always ends in EOS (a model whose pad token is its
-EOS would otherwise never learn to stop, because collators mask pad ids). Too-long rows lose the
-start of the conversation, then the end of their last answer; every truncation is counted and
-reported.
+SFT rows come from `messages` rendered with the tokenizer's chat template, or else from the
+version's own `prompt`/`completion`: one format for the whole version (`sft_format`). Every
+assistant turn is trained (as TRL's `assistant_only_loss`); everything else, system and user
+turns and the template's markup before each answer, has labels -100. The last answer always
+ends in EOS (a model whose pad token is its EOS would otherwise never learn to stop, because
+collators mask pad ids). Too-long rows lose the start of the conversation, then the end of their
+last answer; every truncation is counted and reported.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 import datasets
 import numpy as np
 
-from dataprep.errors import DataprepError
-from dataprep.store import VersionRef, resolve, store_root
+from dataprep.store import SPLITS, Version
 
-SPLITS = ("train", "validation", "test")
+from .errors import TrainError
+
 IGNORE = -100
-
-
-@dataclass
-class Version:
-    ref: VersionRef
-    data: datasets.DatasetDict
-    manifest: dict[str, Any]
-    report: dict[str, Any]
-
-    @property
-    def kind(self) -> str:
-        return self.manifest["kind"]
-
-    @property
-    def spec(self) -> str:
-        return f"{self.ref.name}@{self.ref.version}"
-
-    def labels(self) -> list[str]:
-        """The label names of a classification version, sorted (the class index order)."""
-        if self.kind != "classification":
-            return []
-        names = set()
-        for split in SPLITS:
-            names.update(self.data[split].unique("label"))
-        return sorted(names)
-
-
-def load_version(spec: str, store: str | None = None) -> Version:
-    """A version from the store by `name@latest`, `name@<id>` or a unique id prefix."""
-    if "@" not in spec:
-        raise DataprepError(f"{spec!r}: give a dataset version as NAME@VERSION (or NAME@latest)")
-    ref = resolve(store_root(store), spec)
-    path = ref.path
-    manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
-    report = json.loads((path / "report.json").read_text(encoding="utf-8"))
-    return Version(ref, datasets.load_from_disk(str(path)), manifest, report)
+#: The two ways an SFT row is rendered; one of them for every row of a version (`sft_format`).
+CHAT_TEMPLATE, PROMPT_COMPLETION = "chat_template", "prompt_completion"
 
 
 def check_method_fits(version: Version, method: str) -> None:
     """A classifier needs labelled text; SFT works on every kind (all carry `messages`)."""
     if method == "classifier" and version.kind != "classification":
-        raise DataprepError(f"{version.spec} holds {version.kind} records; --method classifier "
-                            "needs a classification version (text + label); use --method lora "
-                            "or full for SFT")
+        raise TrainError(f"{version.spec} holds {version.kind} records; --method classifier "
+                         "needs a classification version (text + label); use --method lora "
+                         "or full for SFT")
     if version.data["train"].num_rows == 0:
-        raise DataprepError(f"{version.spec}: the train split is empty")
+        raise TrainError(f"{version.spec}: the train split is empty")
 
 
 def chat_segments(tokenizer, messages: list[dict]) -> list[tuple[str, bool]] | None:
@@ -94,6 +59,33 @@ def chat_segments(tokenizer, messages: list[dict]) -> list[tuple[str, bool]] | N
     return segments
 
 
+@dataclass(frozen=True)
+class SFTFormat:
+    """How every row of a version is rendered for SFT, and why."""
+
+    name: str                               # CHAT_TEMPLATE or PROMPT_COMPLETION
+    chat_template_failures: int | None      # rows the template failed on; None: no template
+
+    def run_info(self) -> dict[str, Any]:
+        return {"sft_format": self.name, "chat_template_failures": self.chat_template_failures}
+
+
+def sft_format(version: Version, tokenizer) -> SFTFormat:
+    """The chat template if it renders every row of every split as a prefix-consistent
+    conversation (`chat_segments`), else prompt/completion for every row.
+
+    Decided once for the whole version, before tokenizing: a choice per row or per batch would
+    train on two prompt formats and evaluate on a mix of them, silently. The check renders each
+    conversation once more than tokenizing does; the failures are counted for `run.json`."""
+    if not getattr(tokenizer, "chat_template", None):
+        return SFTFormat(PROMPT_COMPLETION, None)
+    failures = 0
+    for split in SPLITS:
+        for batch in version.data[split].select_columns(["messages"]).iter(batch_size=1000):
+            failures += sum(chat_segments(tokenizer, m) is None for m in batch["messages"])
+    return SFTFormat(CHAT_TEMPLATE if failures == 0 else PROMPT_COMPLETION, failures)
+
+
 def truncate(ids: list[int], labels: list[int], last_answer: int, max_length: int
              ) -> tuple[list[int], list[int]]:
     """Keep the end of the conversation; where the last answer (`last_answer` tokens, EOS
@@ -106,7 +98,8 @@ def truncate(ids: list[int], labels: list[int], last_answer: int, max_length: in
 
 @dataclass
 class SFTTokenizer:
-    """Batched `datasets.map` function producing input_ids / labels for causal-LM SFT."""
+    """Batched `datasets.map` function producing input_ids / labels for causal-LM SFT, in the
+    format `sft_format` chose for the version (every row, whichever batch it falls in)."""
 
     tokenizer: Any
     max_length: int
@@ -115,8 +108,10 @@ class SFTTokenizer:
     def segments(self, batch: dict[str, list]) -> list[list[tuple[str, bool]]]:
         if self.use_chat_template:
             rows = [chat_segments(self.tokenizer, m) for m in batch["messages"]]
-            if all(r is not None for r in rows):
-                return rows
+            if any(r is None for r in rows):
+                raise ValueError("a conversation the chat template does not render "
+                                 "prefix-consistently: choose the format with sft_format")
+            return rows
         return [[(p, False), (c, True)] for p, c in zip(batch["prompt"], batch["completion"],
                                                         strict=True)]
 
@@ -147,10 +142,12 @@ class SFTTokenizer:
         return out
 
 
-def tokenize_sft(version: Version, tokenizer, max_length: int) -> tuple[datasets.DatasetDict,
-                                                                         dict[str, int]]:
-    """Every split tokenized for SFT; returns the splits and truncated rows per split."""
-    fn = SFTTokenizer(tokenizer, max_length, bool(getattr(tokenizer, "chat_template", None)))
+def tokenize_sft(version: Version, tokenizer, max_length: int, fmt: SFTFormat | None = None
+                 ) -> tuple[datasets.DatasetDict, dict[str, int]]:
+    """Every split tokenized for SFT in `fmt` (by default `sft_format`'s choice); returns the
+    splits and truncated rows per split."""
+    fmt = fmt or sft_format(version, tokenizer)
+    fn = SFTTokenizer(tokenizer, max_length, fmt.name == CHAT_TEMPLATE)
     columns = version.data["train"].column_names
     out = version.data.map(fn, batched=True, remove_columns=columns, desc="tokenize")
     truncated = {s: int(np.sum(out[s]["truncated"])) for s in SPLITS}

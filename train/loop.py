@@ -12,9 +12,10 @@ from typing import Any
 
 import torch
 
+from dataprep.store import Version
+
 from .checkpoints import check_resume
 from .config import TrainConfig
-from .data import Version
 from .distributed import finish, is_main_process, use_cpu
 from .metrics import perplexity
 from .modeling import use_bf16
@@ -58,7 +59,9 @@ def training_arguments(cfg: TrainConfig, output: Path, n_train: int, has_eval: b
         output_dir=str(output), num_train_epochs=cfg.epochs, max_steps=cfg.max_steps,
         learning_rate=cfg.lr, per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=cfg.batch_size, gradient_accumulation_steps=cfg.grad_accum,
-        warmup_steps=int(cfg.warmup_ratio * steps_per_epoch * max(cfg.epochs, 1)),
+        # below 1, a share of the optimizer steps Trainer runs: max_steps when given, else the
+        # epochs' steps over every process (a count made here would miss both)
+        warmup_steps=cfg.warmup_ratio,
         weight_decay=cfg.weight_decay, lr_scheduler_type="cosine", seed=cfg.seed,
         data_seed=cfg.seed, bf16=use_bf16(), optim="adamw_torch_fused" if gpu else "adamw_torch",
         activation_checkpointing=cfg.gradient_checkpointing,

@@ -13,9 +13,9 @@ from typing import Any
 import torch
 
 from common.models import load_pretrained, resolve_model
-from dataprep.errors import DataprepError
 
 from .config import TrainConfig, classifier_plan
+from .errors import TrainError
 
 
 def attention_implementation() -> str:
@@ -36,8 +36,8 @@ def load_tokenizer(cfg: TrainConfig):
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if cfg.method != "classifier" and tokenizer.eos_token_id is None:
-        raise DataprepError(f"model {cfg.model!r}: its tokenizer has no EOS token, so a "
-                            "fine-tuned model could not learn to stop")
+        raise TrainError(f"model {cfg.model!r}: its tokenizer has no EOS token, so a "
+                         "fine-tuned model could not learn to stop")
     return tokenizer
 
 
@@ -95,9 +95,4 @@ def _maybe_lora(model, cfg: TrainConfig, task: str):
     try:
         return get_peft_model(model, config)
     except ValueError as exc:
-        raise DataprepError(f"LoRA on {cfg.model!r}: {str(exc).splitlines()[0]}") from None
-
-
-def trainable_parameters(model) -> tuple[int, int]:
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    return trainable, sum(p.numel() for p in model.parameters())
+        raise TrainError(f"LoRA on {cfg.model!r}: {str(exc).splitlines()[0]}") from None

@@ -9,9 +9,10 @@ import platform
 from pathlib import Path
 from typing import Any
 
+from dataprep.store import Version
+
 from .checkpoints import RUN_FILE, identity
 from .config import TrainConfig
-from .data import Version
 
 PACKAGES = ("dataprep-train", "torch", "transformers", "peft", "accelerate", "datasets")
 
@@ -35,7 +36,7 @@ def write_run(directory: Path, cfg: TrainConfig, version: Version, extra: dict[s
     write_json(directory / RUN_FILE, {
         "identity": identity(cfg, version), "config": cfg.as_dict(),
         "dataset": {"name": version.ref.name, "version": version.ref.version,
-                    "path": str(version.ref.path), "kind": version.kind},
+                    "path": str(version.path), "kind": version.kind},
         "packages": package_versions(), **extra})
 
 
@@ -45,10 +46,10 @@ def _fmt(value: Any) -> str:
 
 def write_card(directory: Path, cfg: TrainConfig, version: Version, metrics: dict[str, Any],
                saved: str) -> None:
-    counts = version.report["counts"]
+    counts = version.counts
+    splits = counts["splits"]
     rows = "\n".join(f"| {split} | {name} | {_fmt(v)} |" for split, values in metrics.items()
                      if isinstance(values, dict) for name, v in values.items())
-    augmented = sum(counts["augmented"].values())
     adapter = (f", LoRA r={cfg.lora_r} alpha={cfg.lora_alpha}" if cfg.lora_r
                else ", every weight trained")
     card = f"""---
@@ -63,13 +64,12 @@ Trained with `train {version.spec} --model {cfg.model} --method {cfg.method}`: {
 
 ## Data: dataset version `{version.spec}`
 
-- Store path: `{version.ref.path}` ({version.kind} records; the data-quality report is
-  `report.html` there).
-- Input rows {counts["input"]}: rejected {counts["rejected"]}, filtered
-  {sum(counts["filtered_by_reason"].values())}, duplicates {counts["duplicates"]["exact"]} exact /
-  {counts["duplicates"]["near"]} near, augmented (train only) {augmented}.
-- Splits: train {counts["output"]["train"]}, validation {counts["output"]["validation"]},
-  test {counts["output"]["test"]}.
+- Store path: `{version.path}` ({version.kind} records; the data-quality report is
+  `{version.report_html.name}` there).
+- Input rows {counts["input"]}: rejected {counts["rejected"]}, filtered {counts["filtered"]},
+  duplicates {counts["duplicates_exact"]} exact / {counts["duplicates_near"]} near, augmented
+  (train only) {counts["augmented"]}.
+- Splits: train {splits["train"]}, validation {splits["validation"]}, test {splits["test"]}.
 
 ## Training
 

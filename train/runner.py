@@ -6,9 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dataprep.store import open_version
+
 from .checkpoints import output_dir
 from .config import TrainConfig
-from .data import check_method_fits, load_version
+from .data import check_method_fits
 
 
 @dataclass
@@ -19,7 +21,7 @@ class TrainResult:
 
 
 def run_training(cfg: TrainConfig) -> TrainResult:
-    version = load_version(cfg.dataset, cfg.store)
+    version = open_version(cfg.dataset, cfg.store)
     check_method_fits(version, cfg.method)
     out = output_dir(cfg, version)
     if cfg.method == "classifier":

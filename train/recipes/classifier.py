@@ -1,5 +1,6 @@
-"""A sequence-classification head on an encoder or decoder (LoRA adapter + a fully trained head,
-saved together), on a classification version; labels are the version's, in sorted order."""
+"""A sequence-classification head on an encoder or decoder, on a classification version; labels
+are the version's, in sorted order. A model under 300M parameters trains every weight; a larger
+one gets a LoRA adapter and a fully trained head, saved together (`config.classifier_plan`)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from typing import Any
 
 from transformers import DataCollatorWithPadding
 
+from dataprep.store import Version
+
 from ..config import TrainConfig
-from ..data import Version, tokenize_classification
+from ..data import tokenize_classification
 from ..loop import Flow, fit
 from ..metrics import classifier_reduce, eval_metrics
 from ..modeling import load_classifier, load_tokenizer

@@ -13,8 +13,10 @@ from typing import Any
 
 from transformers import DataCollatorForSeq2Seq, DataCollatorWithFlattening
 
+from dataprep.store import Version
+
 from ..config import TrainConfig
-from ..data import IGNORE, Version, tokenize_sft
+from ..data import IGNORE, sft_format, tokenize_sft
 from ..loop import Flow, fit
 from ..metrics import LabelScorer, eval_metrics, sft_reduce
 from ..modeling import load_causal_lm, load_tokenizer
@@ -49,13 +51,15 @@ def label_first_tokens(version: Version, splits, labels: list[str]) -> list[int]
 def run(cfg: TrainConfig, version: Version, output: Path) -> dict[str, Any]:
     tokenizer = load_tokenizer(cfg)
     model = load_causal_lm(cfg, tokenizer)
-    splits, truncated = tokenize_sft(version, tokenizer, cfg.max_length)
+    fmt = sft_format(version, tokenizer)
+    splits, truncated = tokenize_sft(version, tokenizer, cfg.max_length, fmt)
     attention = getattr(model.config, "_attn_implementation", "eager")
     packing = cfg.packing if cfg.packing is not None else attention in PACKING_ATTENTION
     collator = packing_collator(tokenizer) if packing else padding_collator(tokenizer)
     flow = Flow(model, tokenizer, splits, collator, truncated, preprocess_logits=sft_reduce,
                 compute_metrics=lambda p: eval_metrics(p.predictions),
-                extra_run_info={"packing": packing, "attention": attention},
+                extra_run_info={"packing": packing, "attention": attention,
+                                **fmt.run_info()},
                 # packed rows: position ids tell the evaluation where each example starts
                 label_names=["labels", "position_ids"] if packing else None)
     labels = version.labels()
