@@ -139,8 +139,9 @@ def run_side(side: str, args) -> dict:
         TrainingArguments,
     )
 
+    from dataprep.store import open_version
     from train.config import resolve_config
-    from train.data import load_version, tokenize_sft
+    from train.data import tokenize_sft
     from train.loop import training_arguments
     from train.modeling import attention_implementation, no_cache_for_training, use_bf16
     from train.recipes.sft import packing_collator
@@ -150,7 +151,7 @@ def run_side(side: str, args) -> dict:
     tok = AutoTokenizer.from_pretrained(str(work / "tokenizer"))
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    version = load_version(f"bench@{args.version}", str(work / "store"))
+    version = open_version(f"bench@{args.version}", str(work / "store"))
     from peft import LoraConfig, get_peft_model
 
     if side == "tutorial":
