@@ -46,7 +46,7 @@ def machine(device: str) -> str:
 
 
 def entry(**kw) -> dict:
-    return resolve_recipe({"augment": [kw]})["augment"][0]
+    return resolve_recipe({"augment": [kw]}).augment[0]
 
 
 def rate(fn, rows: int) -> float:
@@ -132,7 +132,7 @@ def bench_synonym(texts: list[str]) -> None:
 def bench_fidelity(texts: list[str], device: str) -> None:
     from dataprep.augment.fidelity import fidelity_check
 
-    config = {**resolve_recipe({})["fidelity"], "device": device}
+    config = resolve_recipe({"fidelity": {"device": device}}).fidelity
     children = [t[::-1] if i % 3 == 0 else t.replace("the ", "this ") for i, t in
                 enumerate(texts)]
     fidelity_check(texts[:32], children[:32], config, "fasttext")  # load the embedding model

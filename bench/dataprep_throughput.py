@@ -20,6 +20,7 @@ import os
 import platform
 import re
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -126,18 +127,23 @@ def bench_langid(repeat: int = 12) -> None:
           "at least as accurate)")
 
 
-def run_end_to_end(rows: int, workdir: Path) -> tuple[float, float, dict]:
-    """Generate `rows` rows, run `dataprep run` in a child process; (seconds, peak MiB, counts)."""
+def run_end_to_end(rows: int, workdir: Path, code: Path | None = None, tag: str = ""
+                   ) -> tuple[float, float, dict]:
+    """Generate `rows` rows, run `dataprep run` in a child process; (seconds, peak MiB, counts).
+    `code`: run the dataprep of that checkout instead (PYTHONPATH), for a same-run baseline."""
     data = workdir / f"corpus-{rows}.jsonl"
     if not data.exists():
         synthetic.write_jsonl(data, rows, seed=5)
-    store = workdir / f"store-{rows}"
+    store = workdir / f"store-{rows}{tag}"
+    shutil.rmtree(store, ignore_errors=True)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    if code is not None:
+        env["PYTHONPATH"] = str(code)
     cmd = [sys.executable, "-c", "import resource, sys; from dataprep.cli import main; "
            "sys.argv = ['dataprep'] + sys.argv[1:]; main()",
            "run", str(data), "--name", "bench", "--store", str(store), "-q"]
     start = time.perf_counter()
-    proc = subprocess.run(cmd + [], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = subprocess.run(cmd + [], capture_output=True, text=True, env=env)
     seconds = time.perf_counter() - start
     if proc.returncode:
         raise SystemExit(proc.stderr)
@@ -171,6 +177,24 @@ def bench_end_to_end(rows: int, rows_large: int | None) -> None:
                   f"in {large_secs:.0f} s = {rows_large / large_secs:.0f} rows/s")
 
 
+def bench_against(rows: int, baseline: Path, repeats: int) -> None:
+    """This checkout against another one (e.g. `git worktree add /tmp/base <commit>`) on the same
+    corpus in the same run, alternating, best of `repeats` each: is the change any slower?"""
+    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmp:
+        workdir = Path(tmp)
+        here = Path(__file__).resolve().parent.parent
+        best = {"baseline": float("inf"), "this": float("inf")}
+        for _ in range(repeats):
+            for name, code in (("baseline", baseline), ("this", here)):
+                seconds, _, _ = run_end_to_end(rows, workdir, code, tag=name)
+                best[name] = min(best[name], seconds)
+        print(f"\n## End to end against {baseline} ({rows:,} rows, best of {repeats}, "
+              "alternating)")
+        for name, seconds in best.items():
+            print(f"{name:<32}: {seconds:8.1f} s = {rows / seconds:8.0f} rows/s")
+        print(f"{'speed ratio this / baseline':<32}: {best['baseline'] / best['this']:8.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=200_000)
@@ -178,7 +202,13 @@ def main() -> None:
     parser.add_argument("--skip-large", action="store_true")
     parser.add_argument("--only-end-to-end", action="store_true")
     parser.add_argument("--skip-end-to-end", action="store_true")
+    parser.add_argument("--against", type=Path, help="a checkout of an earlier commit: time both "
+                        "end to end on the same corpus in this run (and nothing else)")
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    if args.against:
+        bench_against(args.rows, args.against, args.repeats)
+        return
     if not args.only_end_to_end:
         print(f"# dataprep throughput on {machine()}")
         bench_minhash()

@@ -198,7 +198,7 @@ def test_rare_labels_go_to_train_and_are_named(tmp_path):
     ("Order 88412 arrived damaged, box crushed, need a refund", None),
 ])
 def test_quality_filters(text, reason):
-    reasons, _ = filter_reasons(pa.array([text]), resolve_recipe({})["filters"])
+    reasons, _ = filter_reasons(pa.array([text]), resolve_recipe({}).filters)
     assert reasons.to_pylist() == [reason]
 
 
