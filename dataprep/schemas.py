@@ -16,8 +16,6 @@ import fastjsonschema
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
-KINDS = ("classification", "instruction", "chat")
-
 
 def schema_dir() -> Path:
     """The installed copy (wheel) or the source tree's `schemas/` (editable install)."""

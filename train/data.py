@@ -29,7 +29,8 @@ CHAT_TEMPLATE, PROMPT_COMPLETION = "chat_template", "prompt_completion"
 
 def check_method_fits(version: Version, method: str) -> None:
     """A classifier needs labelled text; SFT works on every kind (all carry `messages`)."""
-    if method == "classifier" and version.kind != "classification":
+    labelled_text = "text" in version.data["train"].column_names and bool(version.labels())
+    if method == "classifier" and not labelled_text:
         raise TrainError(f"{version.spec} holds {version.kind} records; --method classifier "
                          "needs a classification version (text + label); use --method lora "
                          "or full for SFT")
