@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ from dataprep.pipeline import run_pipeline
 from dataprep.recipe import resolve_recipe
 from dataprep.textview import normalise_for_dedup
 
+from . import independent
 from .conftest import FIXTURES, run_cli
 from .tiny_models import build_causal_lm, build_marian
 
@@ -272,10 +274,11 @@ def test_smollm2_paraphrases_pass_fidelity():
 
 # --- the pipeline's guarantees --------------------------------------------------------------
 
-def _recipe(tmp_path: Path, augment: list | None, name: str) -> Path:
+def _recipe(tmp_path: Path, augment: list | None, name: str,
+            fidelity: dict | None = None) -> Path:
     body = {"kind": "classification", "fields": {"id": "review_id", "text": "review",
                                                  "label": "sentiment"},
-            "fidelity": {"min_similarity": 0.6}}
+            "fidelity": fidelity or {"min_similarity": 0.6}}
     if augment is not None:
         body["augment"] = augment
     path = tmp_path / f"{name}.yaml"
@@ -346,22 +349,150 @@ def test_chat_augmentation_rewrites_user_turns_only(tmp_path):
         assert row.completion == parents.loc[row.parent_id, "completion"]
 
 
+def build_varied_marian(target: Path) -> Path:
+    """`build_marian`'s model re-drawn with larger random weights (init_std 0.5). With the
+    default init every input translates to the same text; with these the output depends on the
+    input, so a child can be traced to the parent it was made from."""
+    import torch
+    from transformers import MarianConfig, MarianMTModel
+
+    build_marian(target)
+    config = MarianConfig.from_pretrained(target)
+    config.init_std = 0.5
+    torch.manual_seed(0)
+    MarianMTModel(config).save_pretrained(target)
+    return target
+
+
+def back_translate_alone(model_dir: Path, texts: list[str], max_length: int) -> list[str]:
+    """Each text through the model twice, on its own (a batch of one: no padding, no batch
+    order), greedy: the reference the pipeline's batched back-translation must reproduce."""
+    import torch
+    from transformers import AutoModelForSeq2SeqLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    model = AutoModelForSeq2SeqLM.from_pretrained(model_dir).eval()
+
+    def translate(text: str) -> str:
+        if not text.strip():
+            return ""
+        batch = tokenizer([text], truncation=True, max_length=max_length, return_tensors="pt")
+        with torch.inference_mode():
+            out = model.generate(**batch, max_new_tokens=max_length, num_beams=1,
+                                 do_sample=False)
+        return tokenizer.decode(out[0], skip_special_tokens=True).strip()
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny model: one thread is fastest on a shared machine
+    try:
+        return [translate(translate(t)) for t in texts]
+    finally:
+        torch.set_num_threads(threads)
+
+
+PLACEHOLDER_TOKENS = ("<EMAIL>", "<PHONE>", "<IP>", "<CARD>")
+CHEAP_REASONS = ("empty", "copy", "placeholders", "length_ratio")
+
+
+def cheap_reason(parent: str, child: str, length_ratio: tuple[float, float]) -> str | None:
+    """The README's first fidelity checks, in their order, recomputed here: empty, a copy
+    (case, punctuation, whitespace folded), PII placeholders changed, length ratio out of
+    bounds."""
+    if not child.strip():
+        return "empty"
+    if independent.normalise(parent) == independent.normalise(child):
+        return "copy"
+    if any(parent.count(p) != child.count(p) for p in PLACEHOLDER_TOKENS):
+        return "placeholders"
+    low, high = length_ratio
+    if not low <= len(child.strip()) / max(len(parent), 1) <= high:
+        return "length_ratio"
+    return None
+
+
 def test_marian_backend_through_the_cli(tmp_path):
-    model_dir = build_marian(tmp_path / "marian")
+    """Every train row back-translated by a random-weight Marian model whose output depends on
+    its input: each child must be its own parent's translation, each reject counted under the
+    reason the checks give for that child, and the other splits untouched."""
+    model_dir = build_varied_marian(tmp_path / "marian")
+    max_length, ratio = 16, (0.2, 5.0)
+    # language and similarity checks off (they cannot be recomputed here without the same
+    # models): what passes the cheap checks goes on to the dedup against train, and is accepted
+    fidelity = {"length_ratio": list(ratio), "same_language": False, "min_similarity": 0.0,
+                "max_similarity": 1.0, "device": "cpu"}
     recipe = _recipe(tmp_path, [{"kind": "backtranslation", "backend": "marian",
                                  "forward_model": str(model_dir),
-                                 "backward_model": str(model_dir), "fraction": 0.5,
-                                 "max_length": 16, "batch_size": 8}], "marian")
-    done = run_cli("run", str(FIXTURES / "reviews.csv"), "--name", "m", "--recipe", str(recipe),
-                   "--store", str(tmp_path / "store"))
+                                 "backward_model": str(model_dir), "fraction": 1.0,
+                                 "max_length": max_length, "batch_size": 8, "temperature": 0,
+                                 "num_beams": 1, "device": "cpu"}], "marian", fidelity)
+    store = tmp_path / "store"
+    reviews = str(FIXTURES / "reviews.csv")
+    done = run_cli("run", reviews, "--name", "m", "--recipe", str(recipe), "--store",
+                   str(store), env={"OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr
-    report = json.loads(next((tmp_path / "store" / "m").glob("*/report.json")).read_text())
-    entry = report["augmentation"][0]
-    assert entry["augmenter"].startswith("marian:") and entry["candidates"] > 0
-    # Random weights translate into noise: the fidelity checks must catch every candidate.
-    assert entry["accepted"] == 0
-    assert sum(entry["rejected_by_reason"].values()) == entry["candidates"]
-    assert report["accounting_ok"]
+    path = store / "m" / done.stdout.strip().splitlines()[-1]
+    plain = run_pipeline([reviews], "m", _recipe(tmp_path, None, "plain", fidelity), store)
+    report = json.loads((path / "report.json").read_text())
+    [entry] = report["augmentation"]
+    assert entry["augmenter"] == f"marian:{model_dir}+{model_dir}"
+
+    # validation and test are the plain run's, row for row and byte for byte; train's input
+    # rows are the plain run's too, and only the new rows come after them
+    splits, plain_splits = independent.load_splits(path), independent.load_splits(plain.path)
+    for split in ("validation", "test"):
+        assert splits[split] == plain_splits[split], split
+        for arrow in sorted((plain.path / split).glob("*.arrow")):
+            assert (path / split / arrow.name).read_bytes() == arrow.read_bytes(), arrow.name
+    train = splits["train"]
+    originals = [r for r in train if r["origin"] == "original"]
+    new = [r for r in train if r["origin"] != "original"]
+    assert originals == plain_splits["train"] and train[:len(originals)] == originals
+    assert independent.accounting_problems(path, independent.csv_sources(reviews)) == []
+
+    # fraction 1.0: every train row is a parent, with one candidate each
+    assert entry["parents"] == entry["candidates"] == len(originals) > 40
+    child_of = dict(zip((r["text"] for r in originals),
+                        back_translate_alone(model_dir, [r["text"] for r in originals],
+                                             max_length), strict=True))
+    assert len(set(child_of.values())) > len(child_of) / 3  # outputs tell parents apart
+
+    # one child per parent, the parent's own: accepted rows and every example in the report
+    by_id = {r["id"]: r for r in originals}
+    assert len(new) == entry["accepted"] == report["counts"]["augmented"]["backtranslation"]
+    for row in new:
+        assert row["origin"] == "backtranslation" and row["augmenter"] == entry["augmenter"]
+        parent = by_id[row["parent_id"]]
+        assert row["text"] == child_of[parent["text"]], parent["text"]
+        assert row["label"] == parent["label"]
+    shown = [(None, e) for e in entry["examples"]]
+    shown += [(reason, e) for reason, es in entry["rejected_examples"].items() for e in es]
+    assert len(shown) >= 8
+    for reason, example in shown:
+        assert example["child"] == child_of[example["parent"]], example
+        cheap = cheap_reason(example["parent"], example["child"], ratio)
+        assert cheap == (reason if reason in CHEAP_REASONS else None), (reason, example)
+
+    # the rejects: the cheap reasons exactly as recomputed, the rest dropped by the dedup
+    rejected = entry["rejected_by_reason"]
+    expected = Counter(cheap_reason(p, c, ratio) for p, c in child_of.items())
+    assert expected["empty"] > 0 and expected["length_ratio"] > 0
+    assert expected["placeholders"] > 0 and expected[None] > 10
+    for reason in CHEAP_REASONS:
+        assert rejected.get(reason, 0) == expected[reason], reason
+    later = {k: v for k, v in rejected.items() if k not in CHEAP_REASONS}
+    assert set(later) <= {"similarity:low", "similarity:high", "duplicate:exact",
+                          "duplicate:near"}
+    assert entry["accepted"] + sum(later.values()) == expected[None]
+    assert sum(rejected.values()) == entry["candidates"] - entry["accepted"]
+    # many children are the same noise: the dedup must have dropped all but one of each
+    passing = [c for p, c in child_of.items() if cheap_reason(p, c, ratio) is None]
+    distinct = {tuple(independent.normalise(c)) for c in passing}
+    assert 0 < entry["accepted"] <= len(distinct) < len(passing)
+    accepted = [independent.shingles(r["text"]) for r in new]
+    for i, child in enumerate(accepted):
+        assert all(independent.jaccard(child, other) < 0.8 for other in accepted[i + 1:])
+        assert all(independent.jaccard(child, independent.shingles(r["text"])) < 0.8
+                   for r in originals)
 
 
 def test_setup_wordnet_command(tmp_path):

@@ -4,7 +4,6 @@ language ID, filters, exact and near dedup, the leak-free stratified split, and 
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import sys
 from collections import defaultdict
@@ -19,6 +18,7 @@ from dataprep.langid import detect_languages
 from dataprep.pipeline import run_pipeline
 from dataprep.recipe import resolve_recipe
 
+from . import independent
 from .conftest import FIXTURES
 
 sys.path.insert(0, str(FIXTURES))
@@ -55,17 +55,18 @@ def all_rows(version_path):
     return {split: ds[split].to_list() for split in ds}
 
 
-def shingle_set(text, n=5):
-    """An independent implementation of the normalised word 5-gram set."""
-    words = re.sub(r"[^\w\s]|_", "", text.lower()).split()
-    if len(words) < n:
-        return {tuple(words)}
-    return {tuple(words[i:i + n]) for i in range(len(words) - n + 1)}
-
-
 def jaccard(a, b):
-    x, y = shingle_set(a), shingle_set(b)
-    return len(x & y) / len(x | y)
+    """Exact word 5-gram Jaccard of two texts (tests/independent.py, no dataprep code)."""
+    return independent.jaccard(independent.shingles(a), independent.shingles(b))
+
+
+def assert_no_leak(version_path):
+    """No pair of rows in different written splits at or above the near threshold, by an
+    exact pairwise Jaccard over every cross-split pair that shares a shingle."""
+    scan = independent.scan_version(version_path, THRESHOLD)
+    assert scan.pairs > 0  # the splits do share shingles: the scan compared something
+    assert scan.leaks == [], scan.leaks[:5]
+    return scan
 
 
 def test_language_id_backends_agree_on_clear_sentences():
@@ -147,32 +148,114 @@ def test_split_proportions_groups_and_leakage(corpus, corpus_run):
             split_of_customer[rows[r["id"]]["customer_id"]].add(split)
             assert r["group"] == rows[r["id"]]["customer_id"]
     assert max(len(s) for s in split_of_customer.values()) == 1
-    leakage = corpus_run.report["leakage"]
-    assert leakage["ok"] and leakage["cross_split_pairs"] == 0 and leakage["pairs_checked"] > 0
-    # and independently: no planted pair that survived whole sits across splits at the threshold
-    where = {r["id"]: split for split, rows_ in out.items() for r in rows_}
-    for r in rows.values():
-        if r["planted"] and r["id"] in where and r["planted"]["of"] in where \
-                and where[r["id"]] != where[r["planted"]["of"]]:
-            assert jaccard(r["text"], rows[r["planted"]["of"]]["text"]) < THRESHOLD
+    assert_no_leak(corpus_run.path)
+
+
+BASE = ("my order never arrived and the tracking page has said out for delivery since monday "
+        "so i would like a refund or a new parcel sent to my address today")   # 30 words
+
+
+def test_leak_scan_finds_a_planted_cross_split_near_duplicate():
+    variant = BASE.replace(" and", ", and").replace("today", "tomorrow!").upper()
+    middle = BASE.replace("delivery", "dispatch")            # 5 of 26 shingles change
+    splits = {
+        "train": [BASE, "the battery lasts two full days even with heavy use", "Refund?"],
+        "validation": ["the screen cracked after one week of normal use", variant, middle],
+        "test": ["REFUND !!", "shipping was fast and the box was well packed"],
+    }
+    scan = independent.scan_cross_split(splits, THRESHOLD)
+    found = {(p.split_a, p.index_a, p.split_b, p.index_b): p.jaccard for p in scan.leaks}
+    assert found == {("train", 0, "validation", 1): pytest.approx(25 / 27),  # last word only
+                     ("train", 2, "test", 0): 1.0}      # under 5 words: one shingle of them all
+    assert scan.closest.jaccard == 1.0
+    # the pair below the threshold was compared, not reported
+    assert jaccard(BASE, middle) == pytest.approx(21 / 31)
+    below = independent.scan_cross_split(splits, 0.6).leaks
+    assert ("train", 0, "validation", 2) in {(p.split_a, p.index_a, p.split_b, p.index_b)
+                                             for p in below}
+    # rows in one split may be alike: only pairs across splits count
+    assert independent.scan_cross_split({"train": [BASE, BASE], "test": []}, 0.8).pairs == 0
+
+
+def test_leak_scan_finds_a_leak_planted_in_a_real_version(corpus_run):
+    splits = {s: [independent.row_text(r) for r in rows]
+              for s, rows in independent.load_splits(corpus_run.path).items()}
+    # the inverted index compares exactly the pairs a brute-force scan finds sharing a shingle
+    sample = {"train": splits["train"][:300], "validation": splits["validation"][:100]}
+    sets = {k: [independent.shingles(t) for t in v] for k, v in sample.items()}
+    brute = [independent.jaccard(a, b) for a in sets["train"] for b in sets["validation"]]
+    small = independent.scan_cross_split(sample, THRESHOLD)
+    assert small.pairs == sum(j > 0 for j in brute) > 0
+    assert small.closest.jaccard == pytest.approx(max(brute))
+    # one train row copied into test with one word changed is found, and only it
+    words = splits["train"][10].split()
+    words[len(words) // 2] = "zebra"
+    splits["test"].append(" ".join(words))
+    expected = jaccard(splits["train"][10], splits["test"][-1])
+    assert expected >= THRESHOLD
+    scan = independent.scan_cross_split(splits, THRESHOLD)
+    assert [(p.split_a, p.index_a, p.split_b, p.index_b) for p in scan.leaks] == \
+        [("train", 10, "test", len(splits["test"]) - 1)]
+    assert scan.leaks[0].jaccard == pytest.approx(expected)
 
 
 def test_near_clusters_stay_in_one_split_without_groups(corpus, tmp_path):
-    path, _, rows = corpus
+    path, _, _ = corpus
     result = run_pipeline([path], "nogroups", recipe_file(tmp_path, "dedup:\n  exact: false\n"),
                           tmp_path / "store")
-    assert result.report["leakage"]["ok"]
-    assert result.report["dedup"]["near_cluster_sizes"]
+    removed = independent.read_jsonl(result.path / "removed.jsonl")
+    assert sum(r["reason"] == "duplicate:near" for r in removed) > 300  # exact copies too
+    assert_no_leak(result.path)
 
 
-def test_accounting_with_all_stages(corpus_run):
-    c = corpus_run.report["counts"]
-    assert corpus_run.report["accounting_ok"]
-    assert c["input"] == (c["rejected"] + sum(c["filtered_by_reason"].values())
-                          + c["duplicates"]["exact"] + c["duplicates"]["near"]
-                          + sum(c["output"].values()))
-    lines = sum(1 for _ in (corpus_run.path / "removed.jsonl").open())
-    assert lines == sum(c["filtered_by_reason"].values()) + sum(c["duplicates"].values())
+def test_accounting_with_all_stages(corpus, corpus_run):
+    path, stats, _ = corpus
+    sources = independent.jsonl_sources(path)
+    assert len(sources) == stats["rows"] == 6000
+    assert independent.accounting_problems(corpus_run.path, sources) == []
+    acc = independent.account(corpus_run.path)
+    assert acc.removed > 600 and acc.augmented == 0
+    # the report's counts are the ones the files give
+    counts = corpus_run.report["counts"]
+    assert counts["input"] == len(sources)
+    assert counts["output"] == acc.original
+
+
+BAD_LINES = [
+    '{"id": "bad-1", "text": "cut off mid',                            # invalid_json
+    '["not", "an", "object"]',                                          # not_an_object
+    '{"id": "bad-2", "label": "positive", "customer_id": "c-bad"}',     # missing_field:text
+    '{"id": "bad-3", "text": "The kettle is fine.", "label": null}',    # null_field:label
+    '{"id": "bad-4", "text": "", "label": "negative"}',                 # empty_field:text
+]
+
+
+def test_accounting_with_rejected_and_blank_lines(corpus, tmp_path):
+    path, _, _ = corpus
+    lines = path.read_text(encoding="utf-8").splitlines()[:1500]
+    for k, bad in enumerate(BAD_LINES):
+        lines.insert(100 + 200 * k, bad)
+        lines.insert(150 + 200 * k, "")
+    short_row = json.dumps({"id": "short", "text": "x", "label": "neutral",
+                            "customer_id": "c-short"})                     # too_short:chars
+    lines.insert(1000, short_row)
+    messy = tmp_path / "messy.jsonl"
+    messy.write_text("\n".join(lines) + "\n\n", encoding="utf-8")
+    recipe = recipe_file(tmp_path, "languages: [en]\nsplit:\n  group_by: customer_id\n")
+    result = run_pipeline([messy], "messy", recipe, tmp_path / "store")
+    sources = independent.jsonl_sources(messy)
+    assert len(sources) == 1500 + len(BAD_LINES) + 1
+    assert independent.accounting_problems(result.path, sources) == []
+    acc = independent.account(result.path)
+    assert acc.rejected == len(BAD_LINES) and acc.removed > 100
+    bad = {f"{messy}:{i}" for i, line in enumerate(lines, 1) if line in BAD_LINES}
+    assert len(bad) == len(BAD_LINES)
+    assert {f"{r['source']}:{r['line']}" for r in
+            independent.read_jsonl(result.path / "rejected.jsonl")} == bad
+    short = f"{messy}:{lines.index(short_row) + 1}"
+    assert [r["reason"] for r in independent.read_jsonl(result.path / "removed.jsonl")
+            if r["source"] == short] == ["too_short:chars"]
+    assert result.report["counts"]["input"] == len(sources)
 
 
 def test_rare_labels_go_to_train_and_are_named(tmp_path):
