@@ -83,6 +83,9 @@ class KeyCollector:
                                                         "labels", "groups", "langs")}
         self.label_codes, self.group_codes, self.lang_codes = Codes(), Codes(), Codes()
 
+    def __len__(self) -> int:
+        return sum(len(part) for part in self.parts["exact"])
+
     def add(self, table: pa.Table, keys: dict[str, np.ndarray]) -> None:
         """Append one batch: its kept rows and the keys `DedupKeys` computed for them."""
         p = self.parts

@@ -99,7 +99,7 @@ def first_pass_stages(recipe: Recipe) -> list[Stage]:
     for stage in builtin:
         stages.append(stage)
         stages += [CustomStage(entry, recipe.base_dir) for entry in recipe.custom_stages
-                   if entry.after.removesuffix("s") == stage.name]
+                   if entry.after == stage.name]
     return stages + [DedupKeys(recipe.dedup)]
 
 
@@ -151,9 +151,10 @@ class RunFiles:
 
     def reject(self, rejects: list[Reject]) -> None:
         for r in rejects:
+            record = r.as_dict()
             self.run.rejected[r.reason] += 1
-            _jsonl(self.rejected, r.as_dict())
-            self.run.add_example(self.run.examples_rejected, r.reason, r.as_dict())
+            _jsonl(self.rejected, record)
+            self.run.add_example(self.run.examples_rejected, r.reason, record)
 
     def remove(self, records: list[dict], counter: Counter | None = None) -> None:
         """Append removal records and count them (default: as filtered, by reason)."""
@@ -207,7 +208,7 @@ def _first_pass(paths: list[Path], recipe: Recipe, tmp: Path, files: RunFiles,
 
 def _signatures(tmp: Path, collector: KeyCollector, num_perm: int):
     """The signature file as a read-only (rows x num_perm) memory map (never all in RAM)."""
-    n = sum(len(part) for part in collector.parts["exact"])
+    n = len(collector)
     if n == 0:
         return np.zeros((0, num_perm), np.uint32)
     return np.memmap(tmp / SIGNATURES_FILE, dtype=np.uint32, mode="r", shape=(n, num_perm))
@@ -247,7 +248,7 @@ def _augment(staging: Path, kind: str, keys: Keys, plan: Plan, recipe: Recipe, t
 
 
 def _second_pass(staging: Path, kind: str, keys: Keys, plan: Plan, recipe: Recipe, tmp: Path,
-                 files: RunFiles, fingerprint: str, augmented: Path | None
+                 files: RunFiles, version: str, augmented: Path | None
                  ) -> dict[str, dict[str, np.ndarray]]:
     """Drop duplicates, route kept rows to their split, format, and write each split; then
     append the augmented rows to train. Returns length arrays per split."""
@@ -280,7 +281,7 @@ def _second_pass(staging: Path, kind: str, keys: Keys, plan: Plan, recipe: Recip
                 staged = pa.Table.from_batches([batch])
                 out.write(formatted(staged), record_kind.row_text(staged),
                           np.zeros(staged.num_rows, np.int8))
-    lengths = out.close(fingerprint)
+    lengths = out.close(version)
     for path in [staging, tmp / SIGNATURES_FILE, augmented]:
         if path is not None:
             path.unlink(missing_ok=True)

@@ -183,6 +183,12 @@ class CustomStage(Section):
         "filter", description="The built-in stage it follows (default: filter, the last "
         "built-in filter; `filters` means the same).")
 
+    @field_validator("after")
+    @classmethod
+    def _stage_name(cls, after: str) -> str:
+        """`filters` (the recipe section's name) is the `filter` stage."""
+        return "filter" if after == "filters" else after
+
 
 class Recipe(Section):
     """How raw logs become a dataset version; the resolved recipe is stored in the manifest."""

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pytest
 
 from dataprep.errors import DataprepError
-from dataprep.pipeline import run_pipeline
+from dataprep.pipeline import PHASES, run_pipeline
 from dataprep.report import RunCounts, build_report
 from dataprep.schemas import validator
 from dataprep.store import list_versions, resolve
@@ -231,6 +231,10 @@ PHASE_FILES = {  # phase -> (files that must exist in the tmp dir, files that mu
                     ["train/state.json", "manifest.json"]),
     "publish": (["manifest.json", "report.json", "train/state.json"], [".staging.arrow"]),
 }
+
+
+def test_every_phase_the_run_can_stop_at_has_a_kill_case():
+    assert set(PHASE_FILES) == set(PHASES)
 
 
 @pytest.mark.parametrize("phase", list(PHASE_FILES))

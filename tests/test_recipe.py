@@ -61,6 +61,20 @@ def test_bad_recipes_name_the_file_and_key(tmp_path, text, message):
     assert "\n" not in str(err.value)
 
 
+def test_every_augment_pair_the_recipe_accepts_has_a_backend_and_no_other():
+    from dataprep.augment.backends import BACKENDS
+    from dataprep.settings import AUGMENT_BACKENDS
+
+    accepted = {(kind, b) for kind, backends in AUGMENT_BACKENDS.items() for b in backends}
+    assert accepted == set(BACKENDS)
+
+
+def test_filters_is_the_filter_stage(tmp_path):
+    recipe = resolve_recipe({"custom_stages": [{"name": "x", "function": "a.py:f",
+                                                "after": "filters"}]})
+    assert recipe.custom_stages[0].after == "filter"
+
+
 def test_missing_recipe_file(tmp_path):
     with pytest.raises(DataprepError, match="recipe file not found"):
         load_recipe(tmp_path / "nope.yaml")

@@ -35,9 +35,10 @@ class Classification(RecordKind):
 
     def to_messages(self, table, classification_prompt, labels):
         template = classification_prompt.replace("{labels}", ", ".join(labels))
-        before, _, after = template.partition("{text}")
-        pieces = [before]
-        for part in after.split("{text}"):  # every {text} of the template gets the row's text
-            pieces += [table.column("text").combine_chunks(), part]
+        text = table.column("text").combine_chunks()
+        first, *rest = template.split("{text}")
+        pieces = [first]
+        for part in rest:  # every {text} of the template gets the row's text
+            pieces += [text, part]
         prompt = pc.binary_join_element_wise(*pieces, "")
         return two_turns(prompt, table.column("label").combine_chunks())
