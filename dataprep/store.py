@@ -344,6 +344,14 @@ class Version:
             names.update(self.data[split].unique("label"))
         return sorted(names)
 
+    def prepare(self, inputs: list[str | Path]) -> Any:
+        """Raw input files validated, cleaned and formatted with this version's recipe, as
+        `dataprep.prepare.Prepared` (rows, rejects, removals): what a model trained on this
+        version predicts on."""
+        from .prepare import prepare_inputs  # the pipeline's modules import this one
+
+        return prepare_inputs(inputs, self.manifest, self.labels())
+
 
 def open_version(spec: str, store: str | Path | None = None) -> Version:
     """A version by `name@latest`, `name@<id>` or `name@<unique id prefix>`, from `store`

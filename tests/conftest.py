@@ -46,3 +46,11 @@ def run_cli(*args: str, cwd: Path = ROOT, env: dict | None = None,
     full_env.pop("DATAPREP_STORE", None) if env is None else None
     return subprocess.run([sys.executable, "-m", "dataprep", *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def trained(tmp_path_factory):
+    """Finished tiny runs (see `trained_runs.py`), shared by every test of the session."""
+    from .trained_runs import build_trained_runs
+
+    return build_trained_runs(tmp_path_factory.mktemp("trained"))

@@ -1,4 +1,5 @@
-"""`train NAME@VERSION --model M [--method lora|full|classifier] ...`: fine-tune on a version.
+"""`train NAME@VERSION --model M [--method lora|full|classifier] ...`: fine-tune on a version;
+`train predict|evaluate|report|serve|export runs/<run> ...` use the run (`commands.py`).
 
 The command's options are generated from `TrainConfig`'s fields (name, type, help text, flag
 form), so a setting is declared once; `--config FILE` is the only option of the CLI's own. A
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import sys
 import types
 import typing
 from pathlib import Path
@@ -87,4 +89,11 @@ app.command()(train)
 
 
 def main() -> None:
-    run_command(app)
+    """A first argument naming a subcommand runs it; anything else trains."""
+    from .commands import SUBCOMMANDS
+    from .commands import app as commands
+
+    if len(sys.argv) > 1 and sys.argv[1] in SUBCOMMANDS:
+        run_command(commands)
+    else:
+        run_command(app)

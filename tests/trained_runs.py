@@ -1,0 +1,50 @@
+"""Finished runs on the tiny models, built once per test session for the commands that use a
+run (predict, evaluate, report, serve, export): a LoRA SFT run on the chat version, a LoRA SFT
+run on the classification version (it scores labels by their first answer token), and a
+classifier. Their outputs are noise; tests assert on mechanics, never on quality."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .conftest import FIXTURES
+from .tiny_models import build_causal_lm
+
+
+@dataclass
+class TrainedRuns:
+    root: Path
+    store: Path
+    lm: Path                 # the tiny Llama with a chat template
+    support: str             # chat version spec
+    reviews: str             # classification version spec
+    sft: Path                # LoRA SFT on support
+    sft_labels: Path         # LoRA SFT on reviews
+    classifier: Path         # classifier on reviews (LoRA adapter + head)
+
+
+def build_trained_runs(root: Path) -> TrainedRuns:
+    from dataprep.pipeline import run_pipeline
+    from train.config import resolve_config
+    from train.runner import run_training
+
+    store = root / "store"
+    chat = run_pipeline([FIXTURES / "support_chats.jsonl"], "support", None, store)
+    reviews = run_pipeline([FIXTURES / "reviews.csv"], "reviews",
+                           FIXTURES / "reviews.recipe.yaml", store)
+    lm = build_causal_lm(root / "lm", chat_template=True)
+    support, reviews_spec = f"support@{chat.version}", f"reviews@{reviews.version}"
+
+    def train(name: str, dataset: str, **kw) -> Path:
+        out = root / "runs" / name
+        run_training(resolve_config({"dataset": dataset, "model": str(lm), "store": str(store),
+                                     "max_steps": 4, "batch_size": 4, "eval_steps": 2,
+                                     "max_length": 256, "output": str(out), **kw}))
+        return out
+
+    return TrainedRuns(root, store, lm, support, reviews_spec,
+                       sft=train("sft", support),
+                       sft_labels=train("sft-labels", reviews_spec),
+                       classifier=train("classifier", reviews_spec, method="classifier",
+                                        lora_r=8))

@@ -1,0 +1,18 @@
+"""`train predict|evaluate|report|serve|export runs/<run> ...`: what a user does with a trained
+model. Each subcommand lives in its own module; this one only registers them, so `train --help`
+stays fast (torch and transformers are imported once a command runs)."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
+                  help="Use a trained run: predict, evaluate, report, serve, export.")
+
+#: The subcommand names, which `cli.main` routes here (anything else is a training run).
+SUBCOMMANDS = ("predict", "evaluate", "report", "serve", "export")
+
+
+@app.callback()
+def use_a_run() -> None:
+    """Use a trained run: predict, evaluate, report, serve, export."""
