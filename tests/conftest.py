@@ -54,3 +54,11 @@ def trained(tmp_path_factory):
     from .trained_runs import build_trained_runs
 
     return build_trained_runs(tmp_path_factory.mktemp("trained"))
+
+
+@pytest.fixture(scope="session")
+def trained_real(tmp_path_factory):
+    """The built-in models briefly trained (see `trained_runs.py`); for `slow` tests only."""
+    from .trained_runs import build_real_runs
+
+    return build_real_runs(tmp_path_factory.mktemp("trained-real"))

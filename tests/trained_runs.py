@@ -48,3 +48,37 @@ def build_trained_runs(root: Path) -> TrainedRuns:
                        sft_labels=train("sft-labels", reviews_spec),
                        classifier=train("classifier", reviews_spec, method="classifier",
                                         lora_r=8))
+
+
+@dataclass
+class RealRuns:
+    store: Path
+    reviews: str
+    support: str
+    minilm: Path             # classifier on all-MiniLM-L6-v2 (every weight trained)
+    smollm2: Path            # LoRA SFT of SmolLM2-135M-Instruct on the chat version
+
+
+def build_real_runs(root: Path) -> RealRuns:
+    """The two built-in models, briefly trained (for the `slow` tests of the commands)."""
+    from dataprep.pipeline import run_pipeline
+    from train.config import resolve_config
+    from train.runner import run_training
+
+    store = root / "store"
+    chat = run_pipeline([FIXTURES / "support_chats.jsonl"], "support", None, store)
+    reviews = run_pipeline([FIXTURES / "reviews.csv"], "reviews",
+                           FIXTURES / "reviews.recipe.yaml", store)
+    support, reviews_spec = f"support@{chat.version}", f"reviews@{reviews.version}"
+
+    def train(name: str, **kw) -> Path:
+        out = root / "runs" / name
+        run_training(resolve_config({"store": str(store), "output": str(out), "batch_size": 8,
+                                     "eval_steps": 4, **kw}))
+        return out
+
+    return RealRuns(store, reviews_spec, support,
+                    minilm=train("minilm", dataset=reviews_spec, model="minilm-l6",
+                                 method="classifier", max_steps=8),
+                    smollm2=train("smollm2", dataset=support, model="smollm2-135m-instruct",
+                                  max_steps=2, max_length=256))
