@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 
 from .clean import CleanStage
 from .errors import DataprepError
-from .format import format_table
+from .format import format_table, render
 from .ingest import RawRow, check_inputs, read_batches
 from .kinds import RecordKind, get_kind
 from .recipe import resolve_recipe
@@ -118,3 +118,14 @@ def unlabel(table: pa.Table, kind: RecordKind) -> pa.Table:
                                                         missing.to_pylist(), strict=True)]
     return table.set_column(table.column_names.index("messages"), "messages",
                             pa.array(trimmed, messages.type))
+
+
+def render_prompts(conversations: list[list[dict[str, str]]], manifest: dict[str, Any]
+                   ) -> list[str]:
+    """Prompts in the version's template: `format.render` takes the last assistant turn as the
+    completion, so an empty one is appended to each conversation and its prompt kept."""
+    template = version_recipe(manifest).format.template
+    message = pa.struct([("role", pa.string()), ("content", pa.string())])
+    closed = [[*c, {"role": "assistant", "content": ""}] for c in conversations]
+    prompts, _ = render(pa.array(closed, pa.list_(message)), template)
+    return prompts.to_pylist()

@@ -352,6 +352,13 @@ class Version:
 
         return prepare_inputs(inputs, self.manifest, self.labels())
 
+    def render_prompts(self, conversations: list[list[dict[str, str]]]) -> list[str]:
+        """Each conversation (ending before the answer) rendered as this version's `prompt`
+        column renders it (its prompt/completion template, generation prompt included)."""
+        from .prepare import render_prompts
+
+        return render_prompts(conversations, self.manifest)
+
 
 def open_version(spec: str, store: str | Path | None = None) -> Version:
     """A version by `name@latest`, `name@<id>` or `name@<unique id prefix>`, from `store`

@@ -95,13 +95,17 @@ class Predictor:
 
     # --- prompts --------------------------------------------------------------------------
 
-    def prompt_text(self, row: Row) -> str:
-        """The prompt as training rendered it: the chat template with the generation prompt, or
-        the version's rendered `prompt`."""
+    def prompt_texts(self, conversations: list[list[dict[str, str]]]) -> list[str]:
+        """Conversations (ending before the answer) rendered as training rendered prompts: the
+        chat template with its generation prompt, or the version's prompt template."""
         if self.use_chat_template:
-            return self.tokenizer.apply_chat_template(prompt_messages(row), tokenize=False,
-                                                      add_generation_prompt=True)
-        return row["prompt"]
+            return [self.tokenizer.apply_chat_template(c, tokenize=False,
+                                                       add_generation_prompt=True)
+                    for c in conversations]
+        return self.run.version.render_prompts(conversations)
+
+    def prompts_of(self, rows: list[Row]) -> list[str]:
+        return self.prompt_texts([prompt_messages(r) for r in rows])
 
     def encode_prompts(self, prompts: list[str]) -> list[list[int]]:
         """Token ids of each prompt (BOS as in training), keeping the end of a prompt longer
@@ -146,7 +150,7 @@ class Predictor:
         """(rows, labels) probabilities: the next-token distribution at the start of the
         answer, renormalised over the labels' first tokens."""
         label_ids = torch.tensor(self.label_token_ids(), device=self.device)
-        ids = self.encode_prompts([self.prompt_text(r) for r in rows])
+        ids = self.encode_prompts(self.prompts_of(rows))
         out = np.zeros((len(rows), len(label_ids)), np.float32)
         for batch in batches_by_length([len(x) for x in ids], self.batch_size):
             input_ids, mask = self.left_padded([ids[i] for i in batch])
@@ -172,7 +176,7 @@ class Predictor:
             raise TrainError(f"{self.run.path} is a classifier run: it predicts labels and "
                              "cannot generate text")
         settings = settings or GenerationSettings()
-        ids = self.encode_prompts([self.prompt_text(r) for r in rows])
+        ids = self.encode_prompts(self.prompts_of(rows))
         return self.generate_ids(ids, settings, progress)
 
     def generate_ids(self, ids: list[list[int]], settings: GenerationSettings,
