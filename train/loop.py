@@ -20,6 +20,7 @@ from .distributed import finish, is_main_process, use_cpu
 from .metrics import perplexity
 from .modeling import use_bf16
 from .outputs import write_card, write_json, write_run
+from .run_report import HISTORY_FILE, write_report
 
 
 @dataclass
@@ -114,6 +115,8 @@ def fit(cfg: TrainConfig, version: Version, flow: Flow, output: Path) -> dict[st
     trainer.save_model(str(output))
     if trainer.is_world_process_zero():
         write_outputs(cfg, version, flow, output, metrics)
+        write_json(output / HISTORY_FILE, {"log_history": trainer.state.log_history})
+        write_report(output, cfg.store)
     finish()
     return metrics
 
