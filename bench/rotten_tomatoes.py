@@ -10,7 +10,10 @@
    rate 5e-5, batch 32 (the recipe the issue quotes at 0.846 test accuracy).
 3. `train --method classifier --model minilm-l6` with its defaults.
 4. `train --method lora --model smollm2-135m-instruct` (the label as the completion).
-Prints test accuracy and macro-F1 of each next to the majority-class baseline.
+Prints test accuracy and macro-F1 of each next to the majority-class baseline, and each `train`
+run's error analysis of the test split (its `analysis.json`): the confusion matrix and the five
+most confident mistakes with their source lines, also written as markdown to
+`<work>/error_analysis.md`.
 """
 
 from __future__ import annotations
@@ -104,6 +107,30 @@ def plain_trainer_baseline(version_path: Path, work: Path) -> dict[str, float]:
     return accuracy_f1(pred.predictions.argmax(-1), pred.label_ids, len(labels))
 
 
+def cell(text: str) -> str:
+    """Text for a markdown table cell."""
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
+def error_analysis_markdown(name: str, analysis: dict, mistakes: int = 5) -> str:
+    """A run's test-split analysis as markdown: confusion matrix, most confident mistakes."""
+    labels = analysis["labels"]
+    lines = [f"### {name}: test split ({analysis['rows']} rows, {analysis['dataset']})", "",
+             "Confusion matrix (rows: gold label, columns: predicted):", "",
+             "| gold \\ predicted | " + " | ".join(labels) + " |",
+             "| --- |" + " --- |" * len(labels)]
+    lines += [f"| {gold} | " + " | ".join(str(n) for n in row) + " |"
+              for gold, row in zip(labels, analysis["confusion_matrix"], strict=True)]
+    lines += ["", f"The {mistakes} most confident mistakes:", "",
+              "| source | gold | predicted | confidence | text |",
+              "| --- | --- | --- | --- | --- |"]
+    for m in analysis["confident_mistakes"][:mistakes]:
+        file, _, line = m["source"].rpartition(":")
+        lines.append(f"| `{Path(file).name}:{line}` | {m['label']} | {m['predicted']} | "
+                     f"{m['confidence']:.3f} | {cell(m['text'])} |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--work", type=Path, default=Path("/tmp/rotten_tomatoes_bench"))
@@ -141,6 +168,7 @@ def main() -> None:
                      ["--method", "lora", "--model", "smollm2-135m-instruct", "--epochs",
                       args.lora_epochs, "--max-length", "128", "--max-steps",
                       args.lora_max_steps, "--batch-size", args.lora_batch_size]))
+    analyses = []
     for name, flags in runs:
         out = work / "runs" / flags[1]
         if out.exists():
@@ -149,6 +177,11 @@ def main() -> None:
            str(out), cwd=work)
         test = json.loads((out / "metrics.json").read_text())["test"]
         results[name] = {"accuracy": test["accuracy"], "macro_f1": test["macro_f1"]}
+        analysis = json.loads((out / "analysis.json").read_text())["test"]
+        analyses.append(error_analysis_markdown(name, analysis))
+        print("\n" + analyses[-1], flush=True)
+    if analyses:
+        (work / "error_analysis.md").write_text("\n".join(analyses), encoding="utf-8")
     print(f"\n{'model':<55} {'test accuracy':>13} {'macro-F1':>9}")
     print(f"{'majority class':<55} {majority:>13.3f} {'':>9}")
     for name, m in results.items():

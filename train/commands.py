@@ -7,6 +7,7 @@ from __future__ import annotations
 import typer
 
 from . import run_report
+from .evaluate import evaluate
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
                   help="Use a trained run: predict, evaluate, report, serve, export.")
@@ -20,4 +21,5 @@ def use_a_run() -> None:
     """Use a trained run: predict, evaluate, report, serve, export."""
 
 
+app.command()(evaluate)
 app.command("report")(run_report.report)

@@ -208,14 +208,22 @@ class Predictor:
     def losses(self, rows: list[Row], progress: Progress | None = None) -> np.ndarray:
         """Per example: the mean answer-token loss (SFT) or the gold label's cross-entropy
         (classifier; rows need `label`). NaN for a row with no answer tokens."""
+        return self.losses_with_tokens(rows, progress)[0]
+
+    def losses_with_tokens(self, rows: list[Row], progress: Progress | None = None
+                           ) -> tuple[np.ndarray, np.ndarray]:
+        """`losses` and each example's answer tokens (1 for a classifier's row): a split's
+        loss is their token-weighted mean, as training's (`metrics.eval_metrics`)."""
         if self.run.is_classifier:
             probs = self.classify([r["text"] for r in rows], progress)
             gold = np.array([self.run.labels.index(r["label"]) for r in rows])
-            return -np.log(np.clip(probs[np.arange(len(rows)), gold], 1e-12, None))
+            losses = -np.log(np.clip(probs[np.arange(len(rows)), gold], 1e-12, None))
+            return losses, np.ones(len(rows), np.int64)
         tokenizer = SFTTokenizer(self.tokenizer, self.max_length, self.use_chat_template)
         columns = {k: [r[k] for r in rows] for k in ("messages", "prompt", "completion")}
         encoded = tokenizer(columns)
         out = np.full(len(rows), np.nan)
+        tokens = np.zeros(len(rows), np.int64)
         pad = self.tokenizer.pad_token_id
         for batch in batches_by_length([len(x) for x in encoded["input_ids"]], self.batch_size):
             rows_ids = [encoded["input_ids"][i] for i in batch]
@@ -235,7 +243,9 @@ class Predictor:
                                            len(batch),
                                            torch.nonzero(flat != IGNORE).squeeze(1)))
             mean = (sums[:, 0] / sums[:, 1]).cpu().numpy()
-            out[batch] = np.where(sums[:, 1].cpu().numpy() > 0, mean, np.nan)
+            counts = sums[:, 1].cpu().numpy()
+            out[batch] = np.where(counts > 0, mean, np.nan)
+            tokens[batch] = counts.astype(np.int64)
             if progress:
                 progress(len(batch))
-        return out
+        return out, tokens

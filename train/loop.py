@@ -1,5 +1,6 @@
 """The part every training flow shares: `TrainingArguments` from the config, `Trainer` with early
-stopping on validation loss, resume, the test split evaluated once at the end, and the outputs.
+stopping on validation loss, resume, the test split evaluated once at the end, and the outputs
+(the error analysis of validation and test among them, `analysis.py`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import torch
 
 from dataprep.store import Version
 
+from .analysis import training_analysis
 from .checkpoints import check_resume
 from .config import TrainConfig
 from .distributed import finish, is_main_process, use_cpu
@@ -116,8 +118,11 @@ def fit(cfg: TrainConfig, version: Version, flow: Flow, output: Path) -> dict[st
     if trainer.is_world_process_zero():
         write_outputs(cfg, version, flow, output, metrics)
         write_json(output / HISTORY_FILE, {"log_history": trainer.state.log_history})
-        write_report(output, cfg.store)
     finish()
+    if is_main_process():  # after the save: the analysis reads the saved run back, and the
+        # run's report shows the analysis
+        training_analysis(output, version, cfg.store, cfg.device, cfg.batch_size)
+        write_report(output, cfg.store)
     return metrics
 
 
