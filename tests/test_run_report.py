@@ -125,8 +125,10 @@ def test_training_leaves_its_history_and_report(trained):
         assert report["history"]["source"] == "history.json"
         assert [s for s, _ in report["history"]["train_loss"]] == [2, 4]  # logging every 2
         assert report["metrics"] == json.loads((path / "metrics.json").read_text())
-        assert report["analysis"] is None
-        assert "No error analysis in this run" in (path / "report.html").read_text()
+        # written after the error analysis, so the report carries it
+        assert report["analysis"] == json.loads((path / "analysis.json").read_text())
+        assert set(report["analysis"]) == {"validation", "test"}
+        assert "No error analysis in this run" not in (path / "report.html").read_text()
 
 
 @pytest.mark.parametrize("kind", ["classifier", "sft"])
