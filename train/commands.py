@@ -8,6 +8,7 @@ import typer
 
 from . import run_report
 from .evaluate import evaluate
+from .predict import predict
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
                   help="Use a trained run: predict, evaluate, report, serve, export.")
@@ -21,5 +22,6 @@ def use_a_run() -> None:
     """Use a trained run: predict, evaluate, report, serve, export."""
 
 
+app.command("predict")(predict)
 app.command()(evaluate)
 app.command("report")(run_report.report)
