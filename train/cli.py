@@ -66,7 +66,9 @@ CONFIG = inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=Non
 
 
 def train(**flags: Any) -> None:
-    """Fine-tune a model on a dataset version and write adapter/model, metrics and a card."""
+    """Fine-tune a model on a dataset version and write adapter/model, metrics and a card.
+
+    Then use the run: train predict|evaluate|report|serve|export RUN --help."""
     config = flags.pop("config")
     cfg = resolve_config({k: None if k in ON_SWITCHES and not v else v
                           for k, v in flags.items()}, config)

@@ -18,6 +18,7 @@ adapter overhead per token).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -86,7 +87,9 @@ class Predictor:
         self.batch_size = batch_size
         self.model, self.tokenizer = run.load(device)
         if merge and hasattr(self.model, "merge_and_unload"):
-            self.model = self.model.merge_and_unload().eval()
+            with warnings.catch_warnings():  # peft's merge calls a deprecated transformers API
+                warnings.simplefilter("ignore", FutureWarning)
+                self.model = self.model.merge_and_unload().eval()
         self.device = next(self.model.parameters()).device
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
