@@ -16,3 +16,8 @@ SUBCOMMANDS = ("predict", "evaluate", "report", "serve", "export")
 @app.callback()
 def use_a_run() -> None:
     """Use a trained run: predict, evaluate, report, serve, export."""
+
+
+from .serve import serve  # noqa: E402
+
+app.command()(serve)
