@@ -1,7 +1,7 @@
 """Serving under load: N concurrent clients against `train serve`, with batching and without.
 
     python bench/serve_load.py [--run runs/<run> --store STORE] [--clients 8] [--requests 64]
-                               [--max-tokens 16]
+                               [--max-tokens 16] [--batch-window-ms 10]
 
 Without --run, a SmolLM2-135M-Instruct LoRA run is trained briefly (one step, in a child
 process so its memory is freed) on the bundled support chats first. The server is started
@@ -174,6 +174,8 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--requests", type=int, default=64)
     parser.add_argument("--max-tokens", type=int, default=16)
+    parser.add_argument("--batch-window-ms", type=float, default=10.0,
+                        help="the batched side's collection window (the server's default)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="serve-load-"))
     if args.run:
@@ -187,12 +189,14 @@ def main() -> None:
     turns = user_turns()
     texts = [turns[i % len(turns)] for i in range(args.requests)]
     sides = {}
-    for side, flags in (("batched", ()), ("one at a time", ("--max-batch-size", "1"))):
+    for side, flags in (("batched", ("--batch-window-ms", str(args.batch_window_ms))),
+                        ("one at a time", ("--max-batch-size", "1"))):
         with serving(run, store, work, *flags) as url:
             sides[side] = drive(url, kind, model, texts, args.clients, args.max_tokens)
     what = "classify" if kind == "classify" else f"chat completions, max_tokens {args.max_tokens}"
     print(f"serve load: {model} ({info['config']['model']}; {what}), {args.clients} clients, "
-          f"{args.requests} requests; {os.cpu_count()} CPUs ({cpu_name()})")
+          f"{args.requests} requests, batch window {args.batch_window_ms:g} ms; "
+          f"{os.cpu_count()} CPUs ({cpu_name()})")
     print(f"{'side':<14} {'requests/s':>10} {'p50 s':>7} {'p95 s':>7} {'model calls':>11} "
           f"{'tokens/s':>9}")
     for side, r in sides.items():
