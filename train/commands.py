@@ -9,6 +9,7 @@ import typer
 from . import run_report
 from .evaluate import evaluate
 from .predict import predict
+from .serve import serve
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
                   help="Use a trained run: predict, evaluate, report, serve, export.")
@@ -25,3 +26,4 @@ def use_a_run() -> None:
 app.command("predict")(predict)
 app.command()(evaluate)
 app.command("report")(run_report.report)
+app.command()(serve)
