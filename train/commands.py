@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import typer
 
+from . import export
+
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
                   help="Use a trained run: predict, evaluate, report, serve, export.")
 
@@ -16,3 +18,6 @@ SUBCOMMANDS = ("predict", "evaluate", "report", "serve", "export")
 @app.callback()
 def use_a_run() -> None:
     """Use a trained run: predict, evaluate, report, serve, export."""
+
+
+app.command("export")(export.command)
