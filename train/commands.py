@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import typer
 
-from . import run_report
+from . import export, run_report
 from .evaluate import evaluate
 from .predict import predict
 from .serve import serve
@@ -27,3 +27,4 @@ app.command("predict")(predict)
 app.command()(evaluate)
 app.command("report")(run_report.report)
 app.command()(serve)
+app.command("export")(export.command)
