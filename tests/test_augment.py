@@ -506,7 +506,8 @@ def test_setup_wordnet_command(tmp_path):
 def test_readme_augment_example_with_every_offline_backend(tmp_path):
     """The README's augmentation example: apertium, WordNet synonyms and SmolLM2 in one run."""
     done = run_cli("run", "fixtures/reviews.csv", "--name", "reviews-aug", "--recipe",
-                   "fixtures/reviews_augment.recipe.yaml", "--store", str(tmp_path / "store"))
+                   "fixtures/reviews_augment.recipe.yaml", "--store", str(tmp_path / "store"),
+                   timeout=900)  # three real backends; a busy 2-core machine took over 300 s
     assert done.returncode == 0, done.stderr
     report = json.loads(next((tmp_path / "store").glob("reviews-aug/*/report.json")).read_text())
     assert report["accounting_ok"]
