@@ -495,11 +495,11 @@ def test_lora_on_a_gpu_uses_bf16_fused_adamw_and_sdpa(workspace):
     """The GPU branch: the model in bf16 where the card supports it, SDPA attention (FlashAttention
     2 when installed), the fused AdamW, and training on the GPU, not the CPU."""
     from train.loop import training_arguments
-    from train.modeling import load_causal_lm, load_tokenizer
+    from train.modeling import load_causal_lm, load_tokenizer, trainable_model
 
     cfg = config(workspace)
     bf16 = torch.cuda.is_bf16_supported()
-    model = load_causal_lm(cfg, load_tokenizer(cfg))
+    model = trainable_model(load_causal_lm(cfg, load_tokenizer(cfg)), cfg)
     attention = "flash_attention_2" if importlib.util.find_spec("flash_attn") else "sdpa"
     assert model.config._attn_implementation == attention
     assert model.get_base_model().model.embed_tokens.weight.dtype == (

@@ -80,8 +80,12 @@ def training_arguments(cfg: TrainConfig, output: Path, n_train: int, has_eval: b
         disable_tqdm=False)
 
 
-def fit(cfg: TrainConfig, version: Version, flow: Flow, output: Path) -> dict[str, Any]:
-    """Train (or resume), evaluate on validation and test, save; returns the metrics."""
+def fit(cfg: TrainConfig, version: Version, flow: Flow, output: Path, callbacks: list | None = None,
+        analyse: bool = True) -> dict[str, Any]:
+    """Train (or resume), evaluate on validation and test, save; returns the metrics.
+
+    `callbacks` are added to `Trainer`'s (a search's pruning); `analyse` False skips the error
+    analysis and report, which read the version's own splits (a fold trains on others)."""
     from transformers import EarlyStoppingCallback, Trainer
 
     output.mkdir(parents=True, exist_ok=True)
@@ -90,7 +94,7 @@ def fit(cfg: TrainConfig, version: Version, flow: Flow, output: Path) -> dict[st
     if is_main_process():
         write_run(output, cfg, version, info)
     has_eval = flow.splits["validation"].num_rows > 0
-    callbacks = []
+    callbacks = list(callbacks or [])
     if has_eval and cfg.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(cfg.early_stopping_patience))
     trainer = Trainer(
@@ -119,8 +123,8 @@ def fit(cfg: TrainConfig, version: Version, flow: Flow, output: Path) -> dict[st
         write_outputs(cfg, version, flow, output, metrics)
         write_json(output / HISTORY_FILE, {"log_history": trainer.state.log_history})
     finish()
-    if is_main_process():  # after the save: the analysis reads the saved run back, and the
-        # run's report shows the analysis
+    # after the save: the analysis reads the saved run back, and the run's report shows it
+    if analyse and is_main_process():
         training_analysis(output, version, cfg.store, cfg.device, cfg.batch_size)
         write_report(output, cfg.store)
     return metrics

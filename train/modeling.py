@@ -54,7 +54,7 @@ def load_causal_lm(cfg: TrainConfig, tokenizer):
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
     no_cache_for_training(model)
-    return _maybe_lora(model, cfg, "CAUSAL_LM")
+    return model
 
 
 def no_cache_for_training(model) -> None:
@@ -75,8 +75,19 @@ def load_classifier(cfg: TrainConfig, tokenizer, labels: list[str]):
         trust_remote_code=cfg.trust_remote_code)
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
-    classifier_plan(cfg, sum(p.numel() for p in model.parameters()))
-    return _maybe_lora(model, cfg, "SEQ_CLS")
+    return model
+
+
+def trainable_model(base, cfg: TrainConfig, copy: bool = False):
+    """The model a run trains, from loaded base weights: a LoRA adapter on them unless every
+    weight is trained. `copy` leaves `base` untouched (a fresh copy in memory for each fold or
+    trial of one process, instead of reloading the weights from disk)."""
+    import copy as copying
+
+    model = copying.deepcopy(base) if copy else base
+    if cfg.method == "classifier":
+        classifier_plan(cfg, sum(p.numel() for p in model.parameters()))
+    return _maybe_lora(model, cfg, "SEQ_CLS" if cfg.method == "classifier" else "CAUSAL_LM")
 
 
 def _maybe_lora(model, cfg: TrainConfig, task: str):

@@ -3,11 +3,12 @@
 Loss on every assistant answer and nothing else, EOS learned, padding-free packing where the
 attention implementation supports it (position ids restart per example, so no token attends
 across examples), and, on a classification-derived version, accuracy and macro-F1 of the label
-the model ranks first.
+the model ranks first. `prepare` / `make_flow` / `run` as in `classifier`.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from ..config import TrainConfig
 from ..data import IGNORE, sft_format, tokenize_sft
 from ..loop import Flow, fit
 from ..metrics import LabelScorer, eval_metrics, sft_reduce
-from ..modeling import load_causal_lm, load_tokenizer
+from ..modeling import load_causal_lm, load_tokenizer, trainable_model
 
 #: Attention implementations that honour packed position ids (block-diagonal attention).
 PACKING_ATTENTION = {"sdpa", "flash_attention_2", "flash_attention_3", "flex_attention", "eager"}
@@ -48,26 +49,55 @@ def label_first_tokens(version: Version, splits, labels: list[str]) -> list[int]
     return [first.get(label, -1) for label in labels]
 
 
-def run(cfg: TrainConfig, version: Version, output: Path) -> dict[str, Any]:
+@dataclass
+class Setup:
+    """Loaded and tokenized once per version and process (see `classifier.Setup`)."""
+
+    tokenizer: Any
+    splits: Any
+    truncated: dict[str, int]
+    fmt: Any                         # data.SFTFormat
+    base: Any
+    packing: bool
+    attention: str
+    label_tokens: dict[str, int] | None   # label -> first answer token, where usable
+
+
+def prepare(cfg: TrainConfig, version: Version) -> Setup:
     tokenizer = load_tokenizer(cfg)
-    model = load_causal_lm(cfg, tokenizer)
+    base = load_causal_lm(cfg, tokenizer)
     fmt = sft_format(version, tokenizer)
     splits, truncated = tokenize_sft(version, tokenizer, cfg.max_length, fmt)
-    attention = getattr(model.config, "_attn_implementation", "eager")
+    attention = getattr(base.config, "_attn_implementation", "eager")
     packing = cfg.packing if cfg.packing is not None else attention in PACKING_ATTENTION
-    collator = packing_collator(tokenizer) if packing else padding_collator(tokenizer)
-    flow = Flow(model, tokenizer, splits, collator, truncated, preprocess_logits=sft_reduce,
-                compute_metrics=lambda p: eval_metrics(p.predictions),
-                extra_run_info={"packing": packing, "attention": attention,
-                                **fmt.run_info()},
-                # packed rows: position ids tell the evaluation where each example starts
-                label_names=["labels", "position_ids"] if packing else None)
+    label_tokens = None
     labels = version.labels()
     if labels:
-        scorer = LabelScorer(label_first_tokens(version, splits, labels))
-        if scorer.usable:
-            flow.preprocess_logits = scorer
-            flow.compute_metrics = lambda p: eval_metrics(p.predictions, len(labels))
-            flow.extra_run_info["label_first_tokens"] = dict(zip(labels, scorer.first_tokens,
-                                                                 strict=True))
-    return fit(cfg, version, flow, output)
+        first = label_first_tokens(version, splits, labels)
+        if LabelScorer(first).usable:
+            label_tokens = dict(zip(labels, first, strict=True))
+    return Setup(tokenizer, splits, truncated, fmt, base, packing, attention, label_tokens)
+
+
+def make_flow(cfg: TrainConfig, setup: Setup, splits: Any = None, copy: bool = False) -> Flow:
+    """One training on `splits` (default: the version's); `copy` as in `classifier`."""
+    tokenizer = setup.tokenizer
+    collator = packing_collator(tokenizer) if setup.packing else padding_collator(tokenizer)
+    flow = Flow(trainable_model(setup.base, cfg, copy), tokenizer,
+                splits if splits is not None else setup.splits, collator, setup.truncated,
+                preprocess_logits=sft_reduce,
+                compute_metrics=lambda p: eval_metrics(p.predictions),
+                extra_run_info={"packing": setup.packing, "attention": setup.attention,
+                                **setup.fmt.run_info()},
+                # packed rows: position ids tell the evaluation where each example starts
+                label_names=["labels", "position_ids"] if setup.packing else None)
+    if setup.label_tokens:
+        n = len(setup.label_tokens)
+        flow.preprocess_logits = LabelScorer(list(setup.label_tokens.values()))
+        flow.compute_metrics = lambda p: eval_metrics(p.predictions, n)
+        flow.extra_run_info["label_first_tokens"] = setup.label_tokens
+    return flow
+
+
+def run(cfg: TrainConfig, version: Version, output: Path) -> dict[str, Any]:
+    return fit(cfg, version, make_flow(cfg, prepare(cfg, version)), output)
