@@ -45,10 +45,15 @@ def run(
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="Print only the version id.")
     ] = False,
+    exclude: Annotated[
+        list[Path] | None,
+        typer.Option("--exclude", help="JSON Lines file naming rows to remove by source "
+                     "(file:line) and/or id, e.g. a folds run's label_issues.jsonl; repeatable."),
+    ] = None,
 ) -> None:
-    """Validate INPUTS, clean them (unicode, whitespace, PII), identify languages, filter,
-    deduplicate, split, augment train and format them into a new version of NAME; prints the
-    version id last."""
+    """Validate INPUTS, drop the rows --exclude files name, clean them (unicode, whitespace,
+    PII), identify languages, filter, deduplicate, split, augment train and format them into a
+    new version of NAME; prints the version id last."""
     from .pipeline import run_pipeline
     from .report import print_report
 
@@ -69,7 +74,13 @@ def run(
             bar.advance(tasks[source], n)
 
         result = run_pipeline(inputs, name, recipe, store, progress=tick,
-                              augment_progress=lambda who, n: tick(f"augment {who}", n))
+                              augment_progress=lambda who, n: tick(f"augment {who}", n),
+                              exclude=exclude)
+    for file in result.report.get("exclude", {}).get("files", []):
+        if file["unmatched"]:
+            err.print(f"warning: {file['unmatched']} of {file['entries']} entries of "
+                      f"{file['path']} match no input row", markup=False, highlight=False,
+                      soft_wrap=True)
     if not quiet:
         print_report(result.report, _stdout())
         state = "written" if result.created else "already in the store, nothing rewritten"

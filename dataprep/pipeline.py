@@ -1,7 +1,8 @@
 """The run, and the one place its order lives:
 
-1. first pass, per batch (in worker processes): validate, then `first_pass_stages`: clean, language,
-   filter, the recipe's custom stages after the stage each names, and the dedup keys;
+1. first pass, per batch (in worker processes): validate, then `first_pass_stages`: exclude (the
+   rows the exclude files name), clean, language, filter, the recipe's custom stages after the
+   stage each names, and the dedup keys;
 2. plan, on the keys alone (`plan`): exact dedup, near dedup, split, leakage check;
 3. augment, on the planned train rows (`augment`), the recipe's entries in order;
 4. second pass, streamed over the staging file: drop the planned duplicates, format, write the
@@ -36,6 +37,14 @@ from .augment import AugmenterStats, augment_train, augmented_schema
 from .clean import CleanStage
 from .custom import CustomStage, fingerprint
 from .errors import DataprepError
+from .exclude import (
+    ExcludeFile,
+    ExcludeStage,
+    check_names,
+    exclude_files,
+    exclude_report,
+    load_exclusion,
+)
 from .filters import QualityFilter
 from .format import format_table
 from .ingest import RawRow, check_inputs, detect_format, file_sha256
@@ -89,9 +98,10 @@ def reached(phase: str) -> None:
         os.kill(os.getpid(), signal.SIGSTOP)
 
 
-def first_pass_stages(recipe: Recipe) -> list[Stage]:
+def first_pass_stages(recipe: Recipe, excluded: tuple[ExcludeFile, ...] = ()) -> list[Stage]:
     """The first pass's stages, in order, each built from its section of the recipe. A custom
-    stage runs after the built-in stage it names (several after one stage: in recipe order)."""
+    stage runs after the built-in stage it names (several after one stage: in recipe order).
+    Exclusion runs first: a row the user named goes whatever a later stage would say of it."""
     builtin: list[Stage] = [CleanStage(recipe.clean),
                             LanguageStage(recipe.languages, recipe.language_backend),
                             QualityFilter(recipe.filters)]
@@ -100,7 +110,8 @@ def first_pass_stages(recipe: Recipe) -> list[Stage]:
         stages.append(stage)
         stages += [CustomStage(entry, recipe.base_dir) for entry in recipe.custom_stages
                    if entry.after == stage.name]
-    return stages + [DedupKeys(recipe.dedup)]
+    head: list[Stage] = [ExcludeStage(excluded)] if excluded else []
+    return head + stages + [DedupKeys(recipe.dedup)]
 
 
 @dataclass
@@ -116,13 +127,14 @@ class BatchOutcome:
     keys: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def process_batch(kind: str, source: str, rows: list[RawRow], recipe: Recipe) -> BatchOutcome:
+def process_batch(kind: str, source: str, rows: list[RawRow], recipe: Recipe,
+                  excluded: tuple[ExcludeFile, ...] = ()) -> BatchOutcome:
     """Validate one batch of raw rows and run the first-pass stages on the valid ones. Writes
     nothing, so it runs in worker processes."""
     table, rejects = validate_rows(rows, source, Mapping.for_kind(kind, recipe))
     out = BatchOutcome(kind, len(rows), rejects)
     if table.num_rows:
-        done = run_stages(first_pass_stages(recipe), Batch(table, get_kind(kind)))
+        done = run_stages(first_pass_stages(recipe, excluded), Batch(table, get_kind(kind)))
         out.table, out.removed, out.counters, out.keys = (done.batch.table, done.removed,
                                                           done.counters, done.keys)
     return out
@@ -170,7 +182,8 @@ class RunFiles:
 
 
 def _first_pass(paths: list[Path], recipe: Recipe, tmp: Path, files: RunFiles,
-                progress: Progress, workers: int) -> tuple[str, Path, Keys]:
+                progress: Progress, workers: int, excluded: tuple[ExcludeFile, ...] = ()
+                ) -> tuple[str, Path, Keys]:
     """Validate and run the first-pass stages on every batch (in worker processes); write
     rejects and removals, stream kept rows to the staging file and their signatures to the
     signature file, and collect the per-row keys dedup and split decide on."""
@@ -178,7 +191,8 @@ def _first_pass(paths: list[Path], recipe: Recipe, tmp: Path, files: RunFiles,
     collector: KeyCollector | None = None
     writer = None
     kind = recipe.kind
-    items = ((k, source, rows, recipe) for k, source, rows in raw_batches(paths, recipe, progress))
+    items = ((k, source, rows, recipe, excluded)
+             for k, source, rows in raw_batches(paths, recipe, progress))
     with open(tmp / SIGNATURES_FILE, "wb") as signatures:
         for out in ordered_map(process_batch, items, workers):
             run.input += out.rows_read
@@ -307,8 +321,10 @@ def run_pipeline(
     progress: Progress | None = None,
     workers: int | None = None,
     augment_progress: Callable[[str, int], None] | None = None,
+    exclude: list[str | Path] | None = None,
 ) -> RunResult:
-    """Make (or find) the version of `name` built from `inputs` with the recipe."""
+    """Make (or find) the version of `name` built from `inputs` with the recipe, without the
+    rows that the recipe's and `exclude`'s exclude files name."""
     check_name(name)
     paths = check_inputs(inputs)
     recipe = load_recipe(recipe_path)
@@ -318,6 +334,9 @@ def run_pipeline(
     resolved = recipe.resolved()
     if recipe.custom_stages:  # the user's code is part of what made the version
         resolved["custom_stage_sources"] = fingerprint(recipe.custom_stages, recipe.base_dir)
+    excluded = _exclusions(recipe, exclude, paths)
+    if excluded:  # which rows to drop is part of what made the version
+        resolved["exclude_sources"] = [{"path": f.label, "sha256": f.sha256} for f in excluded]
     version = version_id(inputs_info, resolved, __version__, SCHEMA_VERSION)
     final = root / name / version
     if is_complete(final):
@@ -333,7 +352,7 @@ def run_pipeline(
         try:
             kind, staging, keys = _first_pass(paths, recipe, tmp, files,
                                               _counting(progress, rows_before),
-                                              workers_for(paths, workers))
+                                              workers_for(paths, workers), excluded)
             reached("plan")
             load_sets = partial(shingle_sets, staging, kind, recipe.dedup.ngram)
             plan = make_plan(keys, recipe, load_sets)
@@ -344,7 +363,8 @@ def run_pipeline(
         finally:
             files.close()
         report = build_report(name, version, kind, run, plan, lengths,
-                              [s.as_dict() for s in stats])
+                              [s.as_dict() for s in stats],
+                              exclude_report(excluded, run.exclude_matched, run.excluded))
         manifest = {
             "name": name, "version": version, "parent": parent,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"), "kind": kind,
@@ -361,6 +381,17 @@ def run_pipeline(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return RunResult(name, version, final, created, report)
+
+
+def _exclusions(recipe: Recipe, exclude: list[str | Path] | None, inputs: list[Path]
+                ) -> tuple[ExcludeFile, ...]:
+    """The recipe's exclude files (relative to its folder) and the command line's, hashed and
+    read once here, so a bad line fails the run before any work is done."""
+    paths = [recipe.base_dir / p for p in recipe.exclude] + [Path(p) for p in exclude or []]
+    files = tuple(exclude_files([Path(source_label(p)) for p in paths]))
+    if files:
+        check_names(load_exclusion(files), inputs)
+    return files
 
 
 def _counting(progress: Progress | None, rows: dict[str, int]) -> Progress:

@@ -49,7 +49,8 @@ class Prepared:
 def version_recipe(manifest: dict[str, Any]) -> Recipe:
     """The recipe a version was made with, from its manifest, with the kind fixed to the
     version's."""
-    recorded = {k: v for k, v in manifest["recipe"].items() if k != "custom_stage_sources"}
+    recorded = {k: v for k, v in manifest["recipe"].items()
+                if k not in ("custom_stage_sources", "exclude_sources")}
     return resolve_recipe({**recorded, "kind": manifest["kind"]}, "the version's recipe")
 
 

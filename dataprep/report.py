@@ -46,6 +46,8 @@ class RunCounts:
     examples_removed: dict[str, list] = field(default_factory=dict)
     languages: Counter = field(default_factory=Counter)
     output_langs: dict[str, Counter] = field(default_factory=lambda: {s: Counter() for s in SPLITS})
+    exclude_matched: Counter = field(default_factory=Counter)  # exclude entry index -> rows
+    excluded: Counter = field(default_factory=Counter)         # excluded:<tag> -> rows
 
     def add_example(self, bucket: dict[str, list], reason: str, example: dict[str, Any]) -> None:
         """Keep `example` under `reason` while fewer than EXAMPLES_PER_REASON are kept."""
@@ -103,7 +105,8 @@ def length_report(lengths: dict[str, dict[str, np.ndarray]], bins: int = 24) -> 
 
 def build_report(name: str, version: str, kind: str, run: RunCounts, plan=None,
                  lengths: dict[str, dict[str, np.ndarray]] | None = None,
-                 augmentation: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+                 augmentation: list[dict[str, Any]] | None = None,
+                 exclude: dict[str, Any] | None = None) -> dict[str, Any]:
     """Assemble and validate the report; a run whose rows do not add up fails here."""
     counts = run.counts()
     report = {
@@ -131,6 +134,7 @@ def build_report(name: str, version: str, kind: str, run: RunCounts, plan=None,
                                               "missed_by_lsh_and_merged": 0, "examples": []},
         "rare_labels": plan.rare_labels if plan else [],
         "augmentation": augmentation or [],
+        "exclude": exclude or {"files": [], "removed": 0, "unmatched": 0},
     }
     errors = list(validator("report").iter_errors(report))
     if errors:

@@ -222,6 +222,12 @@ class Recipe(Section):
         "in order. Each makes at most one candidate per chosen parent row; candidates that fail "
         "the fidelity checks or duplicate a train row are dropped and counted.")
     fidelity: Fidelity = Field(default_factory=Fidelity)
+    exclude: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list, description="JSON Lines files (relative to the recipe file) "
+        "naming rows to remove, one per line by `source` (file:line, matched on the file's "
+        "name) and/or `id`, with an optional `reason`: e.g. a folds run's label_issues.jsonl. "
+        "Removed rows carry reason excluded:<reason> (default: the file's stem); `dataprep run "
+        "--exclude FILE` adds files.")
     seed: int = 42
     #: Where a custom stage's `file.py:function` is found: the recipe file's folder.
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
