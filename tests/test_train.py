@@ -324,6 +324,23 @@ def test_full_fine_tuning_on_a_classification_version_reports_its_accuracy(works
     assert metrics["test"]["macro_f1"] == pytest.approx(f1_score(gold, pred, average="macro"))
 
 
+def test_a_version_with_an_empty_test_split_trains(workspace):
+    """A version made with a test ratio of 0 has an empty test split (datasets' map never
+    calls the tokenizer on it): training runs, and no test metrics are claimed."""
+    root = workspace["root"]
+    recipe = root / "no-test.recipe.yaml"
+    recipe.write_text((FIXTURES / "reviews.recipe.yaml").read_text()
+                      + "split:\n  ratios: [0.8, 0.2, 0.0]\n")
+    made = run_pipeline([FIXTURES / "reviews.csv"], "no-test", recipe, workspace["store"])
+    assert open_version(f"no-test@{made.version}", workspace["store"]).data["test"].num_rows == 0
+    out = root / "runs" / "no-test"
+    run_training(config(workspace, dataset=f"no-test@{made.version}", method="classifier",
+                        output=str(out), lora_r=8))
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert "test" not in metrics and "validation" in metrics
+    assert metrics["truncated_rows"]["test"] == 0
+
+
 def test_classifier_head_is_saved_with_the_adapter(workspace):
     from safetensors import safe_open
 

@@ -143,6 +143,15 @@ class SFTTokenizer:
         return out
 
 
+def truncation_counts(out: datasets.DatasetDict) -> tuple[datasets.DatasetDict, dict[str, int]]:
+    """The splits without their `truncated` column, and its count per split. An empty split
+    (a version made with a 0 ratio) never reaches the map function, so it has no column."""
+    has = {s: "truncated" in out[s].column_names for s in SPLITS}
+    counts = {s: int(np.sum(out[s]["truncated"])) if has[s] else 0 for s in SPLITS}
+    return datasets.DatasetDict({s: out[s].remove_columns("truncated") if has[s] else out[s]
+                                 for s in SPLITS}), counts
+
+
 def tokenize_sft(version: Version, tokenizer, max_length: int, fmt: SFTFormat | None = None
                  ) -> tuple[datasets.DatasetDict, dict[str, int]]:
     """Every split tokenized for SFT in `fmt` (by default `sft_format`'s choice); returns the
@@ -150,9 +159,8 @@ def tokenize_sft(version: Version, tokenizer, max_length: int, fmt: SFTFormat | 
     fmt = fmt or sft_format(version, tokenizer)
     fn = SFTTokenizer(tokenizer, max_length, fmt.name == CHAT_TEMPLATE)
     columns = version.data["train"].column_names
-    out = version.data.map(fn, batched=True, remove_columns=columns, desc="tokenize")
-    truncated = {s: int(np.sum(out[s]["truncated"])) for s in SPLITS}
-    return out.remove_columns("truncated"), truncated
+    return truncation_counts(version.data.map(fn, batched=True, remove_columns=columns,
+                                              desc="tokenize"))
 
 
 def tokenize_classification(version: Version, tokenizer, max_length: int, labels: list[str]
@@ -168,6 +176,5 @@ def tokenize_classification(version: Version, tokenizer, max_length: int, labels
         return {**cut, "labels": [index[x] for x in batch["label"]], "truncated": truncated}
 
     columns = version.data["train"].column_names
-    out = version.data.map(fn, batched=True, remove_columns=columns, desc="tokenize")
-    truncated = {s: int(np.sum(out[s]["truncated"])) for s in SPLITS}
-    return out.remove_columns("truncated"), truncated
+    return truncation_counts(version.data.map(fn, batched=True, remove_columns=columns,
+                                              desc="tokenize"))
