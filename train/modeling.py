@@ -90,6 +90,7 @@ def load_causal_lm(cfg: TrainConfig, tokenizer):
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
     no_cache_for_training(model)
+    freezing.plan(cfg, model)  # a depth the flags exceed fails now, before any tokenizing
     return model
 
 
@@ -112,6 +113,7 @@ def load_classifier(cfg: TrainConfig, tokenizer, labels: list[str]):
         trust_remote_code=cfg.trust_remote_code, **load_kwargs(cfg, ref))
     if model.config.pad_token_id is None:
         model.config.pad_token_id = tokenizer.pad_token_id
+    freezing.plan(cfg, model)
     return model
 
 
