@@ -10,7 +10,15 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from .errors import TrainError
 
@@ -29,6 +37,10 @@ METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
 #: it beat LoRA + head on Rotten Tomatoes: 0.842 vs a plain full fine-tune's 0.852, see
 #: BENCHMARKS.md); a larger model gets a LoRA adapter and a fully trained head.
 FULL_CLASSIFIER_MAX_PARAMS = 300_000_000
+
+#: Arguments the schedules that decay to a floor need (10% of the peak learning rate).
+SCHEDULER_KWARGS: dict[str, dict[str, Any]] = {"cosine_with_min_lr": {"min_lr_rate": 0.1},
+                                               "cosine_warmup_with_min_lr": {"min_lr_rate": 0.1}}
 
 #: The flag form of the one positional setting.
 ARGUMENT = "argument"
@@ -92,6 +104,25 @@ class TrainConfig(BaseModel):
                                         "rate up.", ge=0, lt=1)
     weight_decay: float = setting(0.0, "AdamW weight decay.", ge=0)
     device: str = setting("auto", "auto (the GPU when there is one) or cpu.")
+    freeze_layers: int | None = setting(None, "Freeze the embeddings and the first N transformer "
+                                              "blocks (with LoRA: the adapter goes on the other "
+                                              "blocks only).", ge=0)
+    train_top_layers: int | None = setting(None, "Train only the last K transformer blocks and "
+                                                 "what sits above them (norm, pooler, head).",
+                                           ge=0)
+    dropout: float | None = setting(None, "Dropout of the model's layers and classifier head, "
+                                          "wherever its config has a setting for it (default: "
+                                          "the model's own).", aka=("hidden_dropout_prob",),
+                                    ge=0, lt=1)
+    lr_scheduler: str = setting("cosine", "Learning-rate schedule after the warm-up: a "
+                                          "transformers SchedulerType (linear, cosine, "
+                                          "constant, ...).", aka=("lr_scheduler_type",))
+    report_to: str = setting("none", "Experiment tracking, offline, in the run directory: "
+                                     "tensorboard, wandb, mlflow or none.")
+    load_in_8bit: bool = setting(False, "Load the base weights in 8 bits under a LoRA adapter "
+                                        "(bitsandbytes, CUDA only).")
+    load_in_4bit: bool = setting(False, "QLoRA: base weights in 4-bit NF4, double quantized, "
+                                        "bf16 compute (bitsandbytes, CUDA only).")
 
     @field_validator("target_modules", mode="before")
     @classmethod
@@ -100,6 +131,42 @@ class TrainConfig(BaseModel):
         if isinstance(value, str):
             return [m.strip() for m in value.split(",") if m.strip()]
         return value
+
+    @field_validator("lr_scheduler")
+    @classmethod
+    def _known_scheduler(cls, value: str) -> str:
+        """transformers' own list of schedules (imported only when one is named)."""
+        from transformers.trainer_utils import SchedulerType
+
+        names = [s.value for s in SchedulerType]
+        if value not in names:
+            raise PydanticCustomError("choice", f"use one of: {', '.join(names)}")
+        return value
+
+    @field_validator("report_to")
+    @classmethod
+    def _known_tracker(cls, value: str) -> str:
+        from .tracking import TRACKERS
+
+        if value not in TRACKERS:
+            raise PydanticCustomError("choice", f"use one of: {', '.join(TRACKERS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_way_each(self) -> TrainConfig:
+        """Flags that contradict each other (a one-line error, not pydantic's report)."""
+        if self.freeze_layers is not None and self.train_top_layers is not None:
+            raise TrainError("--freeze-layers and --train-top-layers say the same thing two "
+                             "ways: give one of them")
+        if self.load_in_4bit and self.load_in_8bit:
+            raise TrainError("--load-in-4bit and --load-in-8bit: give one of them")
+        quantized = "--load-in-4bit" if self.load_in_4bit else "--load-in-8bit"
+        if (self.load_in_4bit or self.load_in_8bit) and (self.method == "full"
+                                                         or self.lora_r == 0):
+            raise TrainError(f"{quantized}: quantized weights cannot be fully trained; train a "
+                             "LoRA adapter on them (--method lora, or classifier with --lora-r "
+                             "of at least 1)")
+        return self
 
     def as_dict(self) -> dict[str, Any]:
         return self.model_dump()

@@ -6,6 +6,7 @@ stopping on validation loss, resume, the test split evaluated once at the end, a
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,9 +16,10 @@ import torch
 
 from dataprep.store import Version
 
+from . import freezing, tracking
 from .analysis import training_analysis
 from .checkpoints import check_resume
-from .config import TrainConfig
+from .config import SCHEDULER_KWARGS, TrainConfig
 from .distributed import finish, is_main_process, use_cpu
 from .metrics import perplexity
 from .modeling import use_bf16
@@ -65,14 +67,15 @@ def training_arguments(cfg: TrainConfig, output: Path, n_train: int, has_eval: b
         # below 1, a share of the optimizer steps Trainer runs: max_steps when given, else the
         # epochs' steps over every process (a count made here would miss both)
         warmup_steps=cfg.warmup_ratio,
-        weight_decay=cfg.weight_decay, lr_scheduler_type="cosine", seed=cfg.seed,
+        weight_decay=cfg.weight_decay, lr_scheduler_type=cfg.lr_scheduler,
+        lr_scheduler_kwargs=SCHEDULER_KWARGS.get(cfg.lr_scheduler, {}), seed=cfg.seed,
         data_seed=cfg.seed, bf16=use_bf16(), optim="adamw_torch_fused" if gpu else "adamw_torch",
         activation_checkpointing=cfg.gradient_checkpointing,
         eval_strategy="steps" if has_eval else "no", eval_steps=eval_steps,
         save_strategy="steps", save_steps=eval_steps, save_total_limit=2,
         load_best_model_at_end=has_eval, metric_for_best_model=f"eval_{best_metric}",
         greater_is_better=best_metric != "loss", logging_steps=max(1, min(50, eval_steps)),
-        report_to=[], label_names=label_names,
+        report_to=tracking.report_to(cfg.report_to, output), label_names=label_names,
         remove_unused_columns=False, dataloader_num_workers=0, dataloader_pin_memory=gpu,
         # On a machine without CUDA, use_cpu is what lets accelerate see a torchrun launch as
         # multi-process CPU training (gloo); otherwise each process would train alone.
@@ -90,9 +93,12 @@ def fit(cfg: TrainConfig, version: Version, flow: Flow, output: Path, callbacks:
 
     output.mkdir(parents=True, exist_ok=True)
     checkpoint = check_resume(output, cfg, version)
-    info = {"truncated_rows": flow.truncated, **(flow.extra_run_info or {})}
+    counts = freezing.parameter_counts(flow.model)
+    info = {"truncated_rows": flow.truncated, **(flow.extra_run_info or {}), **counts,
+            **freezing.frozen_info(flow.model, cfg)}
     if is_main_process():
         write_run(output, cfg, version, info)
+        print(freezing.progress_line(counts), file=sys.stderr, flush=True)
     has_eval = flow.splits["validation"].num_rows > 0
     callbacks = list(callbacks or [])
     if has_eval and cfg.early_stopping_patience:

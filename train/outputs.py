@@ -163,6 +163,25 @@ pipe = pipeline("{task}", model={where})  # transformers loads the base, then th
     return f"```python\n{code}\n```\n\n" + "\n".join(f"- {n}" for n in notes)
 
 
+def trained_share(directory: Path) -> str:
+    """The card's line on how much of the model trained, from the run's run.json (written
+    before training; an export carries a copy): '' where there is none to read."""
+    path = directory / RUN_FILE
+    run = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    trainable, total = run.get("trainable_parameters"), run.get("total_parameters")
+    if not isinstance(trainable, int) or not total:
+        return ""
+    line = (f"\nTrainable parameters: {trainable:,} of {total:,} "
+            f"({100 * trainable / total:.2f}%)")
+    frozen = run.get("freezing")
+    if frozen:
+        line += (f"; frozen: the embeddings and the first {frozen['frozen_blocks']} of "
+                 f"{frozen['depth']} transformer blocks (`{frozen['blocks']}`)")
+        if frozen.get("tied_head_frozen"):
+            line += ", and with them the output head tied to the embeddings"
+    return line + "."
+
+
 def write_card(directory: Path, cfg: TrainConfig, version: Version, metrics: dict[str, Any],
                saved: str, folder: CardFolder | None = None) -> None:
     """README.md in `directory`, describing what it holds: by default the run itself (an adapter
@@ -203,7 +222,7 @@ Trained with `train {version.spec} --model {cfg.model} --method {cfg.method}`: {
 
 Method `{cfg.method}`, {cfg.epochs} epochs (max steps {cfg.max_steps}), learning rate {cfg.lr},
 batch {cfg.batch_size} x {cfg.grad_accum} accumulation, max length {cfg.max_length}, seed
-{cfg.seed}{adapter}.
+{cfg.seed}{adapter}.{trained_share(directory)}
 The full resolved configuration and package versions are in `run.json`.
 
 ## Use it
