@@ -92,6 +92,9 @@ class TrainConfig(BaseModel):
                                         "rate up.", ge=0, lt=1)
     weight_decay: float = setting(0.0, "AdamW weight decay.", ge=0)
     device: str = setting("auto", "auto (the GPU when there is one) or cpu.")
+    folds: int | None = setting(None, "K-fold cross-validation over train + validation "
+                                      "(classifier): K runs, out-of-fold predictions and the "
+                                      "rows whose label is likely wrong.")
 
     @field_validator("target_modules", mode="before")
     @classmethod
