@@ -284,22 +284,38 @@ def _second_pass(staging: Path, kind: str, keys: Keys, plan: Plan, recipe: Recip
             files.remove(records, counter=found)
             for reason, count in found.items():
                 files.run.duplicates[reason.removeprefix("duplicate:")] += count
-            split = plan.split[lo:hi][keep.to_numpy(zero_copy_only=False)]
+            kept = keep.to_numpy(zero_copy_only=False)
             staged = with_provenance(table.filter(keep))
-            out.write(formatted(staged), record_kind.row_text(staged), split)
+            out.write(formatted(staged), record_kind.row_text(staged), plan.split[lo:hi][kept],
+                      plan.unit[lo:hi][kept])
             reached("second_pass")
             lo = hi
     if augmented is not None:
+        unit_of = _train_units(keys, plan)
         with pa.OSFile(str(augmented)) as source:
             for batch in pa.ipc.open_stream(source):
                 staged = pa.Table.from_batches([batch])
+                units = np.array([unit_of[p] for p in staged.column("parent_id").to_pylist()],
+                                 dtype=np.int64)
                 out.write(formatted(staged), record_kind.row_text(staged),
-                          np.zeros(staged.num_rows, np.int8))
+                          np.zeros(staged.num_rows, np.int8), units)
     lengths = out.close(version)
     for path in [staging, tmp / SIGNATURES_FILE, augmented]:
         if path is not None:
             path.unlink(missing_ok=True)
     return lengths
+
+
+def _train_units(keys: Keys, plan: Plan) -> dict[str, int]:
+    """Split unit by id of the kept train rows: an augmented row takes its parent's (named by
+    `parent_id`), so a fold never trains on a copy of a row it holds out. Where an input repeats
+    an id, the first train row's unit is taken."""
+    rows = np.flatnonzero(plan.kept & (plan.split == 0))
+    unit_of: dict[str, int] = {}
+    for row, row_id in zip(rows.tolist(), keys.ids.take(pa.array(rows)).to_pylist(),
+                           strict=True):
+        unit_of.setdefault(row_id, int(plan.unit[row]))
+    return unit_of
 
 
 def shingle_sets(staging: Path, kind: str, ngram: int, rows: np.ndarray

@@ -20,6 +20,10 @@ class Plan:
     near: NearDedup | None
     kept: np.ndarray
     split: np.ndarray            # 0/1/2 per row; meaningful where kept
+    #: The row's split unit (rows of one near-duplicate cluster or `group_by` group), -1 where
+    #: not kept. The version keeps it (column `unit`) so that k-fold cross-validation can keep
+    #: a unit in one fold, as the split kept it in one split.
+    unit: np.ndarray
     rare_labels: list[str]
     exact_cluster_sizes: dict[int, int]
     leakage: dict[str, Any] = field(default_factory=dict)
@@ -75,10 +79,12 @@ def _plan_once(keys: Keys, recipe: Recipe, load_sets, extra: np.ndarray) -> Plan
     ratios = list(ratios / ratios.sum())
     idx = np.flatnonzero(kept)
     split = np.zeros(n, dtype=np.int8)
-    sub_split, rare = assign(strata[idx], units(cluster[idx], keys.groups[idx]), ratios,
-                             recipe.seed, split_opts.min_rows_per_label)
+    unit = np.full(n, -1, dtype=np.int64)
+    unit[idx] = units(cluster[idx], keys.groups[idx])
+    sub_split, rare = assign(strata[idx], unit[idx], ratios, recipe.seed,
+                             split_opts.min_rows_per_label)
     split[idx] = sub_split
-    return Plan(exact_dup_of, near, kept, split, [names[c] for c in rare],
+    return Plan(exact_dup_of, near, kept, split, unit, [names[c] for c in rare],
                 _exact_cluster_sizes(exact_dup_of))
 
 

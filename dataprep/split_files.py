@@ -1,6 +1,8 @@
 """The split files of a version being written: one Arrow stream a split, straight into the layout
 `DatasetDict.save_to_disk` makes (so an empty split still loads), with the per-split counts and
-lengths the report needs gathered as rows go by."""
+lengths the report needs gathered as rows go by. Every row also gets its split unit (`unit`, int64:
+the plan's connected component of near-duplicate cluster and `group_by` group; an augmented row
+has its parent's), so k-fold cross-validation can keep each unit inside one fold."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from .report import RunCounts
 from .store import SPLITS
 
 SPLIT_DATA_FILE = "data-00000-of-00001.arrow"
+UNIT_COLUMN = "unit"
 
 
 def label_counts(table: pa.Table, column: str) -> dict[str, int]:
@@ -31,6 +34,8 @@ class SplitWriters:
     """The three split files being written, and the per-split counts the report needs."""
 
     def __init__(self, tmp: Path, schema: pa.Schema, kind: RecordKind, run: RunCounts):
+        """`schema` is the formatted rows'; the files' schema adds the `unit` column."""
+        schema = schema.append(pa.field(UNIT_COLUMN, pa.int64()))
         self.tmp, self.schema, self.kind, self.run = tmp, schema, kind, run
         self.writers: dict[str, Any] = {}
         for split in SPLITS:
@@ -39,8 +44,11 @@ class SplitWriters:
         self.chars: dict[str, list] = {s: [] for s in SPLITS}
         self.words: dict[str, list] = {s: [] for s in SPLITS}
 
-    def write(self, table: pa.Table, texts: pa.Array, split: np.ndarray) -> None:
-        """Route formatted rows (with their whole texts) to the split of each row (0/1/2)."""
+    def write(self, table: pa.Table, texts: pa.Array, split: np.ndarray, unit: np.ndarray
+              ) -> None:
+        """Route formatted rows (with their whole texts) to the split of each row (0/1/2),
+        each with its split unit."""
+        table = table.append_column(UNIT_COLUMN, pa.array(unit, pa.int64()))
         for code, name in enumerate(SPLITS):
             mask = pa.array(split == code)
             part = table.filter(mask)

@@ -29,7 +29,8 @@ def default_output(version: Version, cpu: bool) -> Path:
 
 def latest_run_dir(version: Version) -> Path | None:
     """The newest default run directory of this version (for `--resume` without `--output`)."""
-    runs = sorted(Path("runs").glob(f"{version.ref.name}-{version.ref.version}-*"))
+    runs = sorted(p for p in Path("runs").glob(f"{version.ref.name}-{version.ref.version}-*")
+                  if not p.name.startswith(f"{version.ref.name}-{version.ref.version}-folds-"))
     return runs[-1] if runs else None
 
 

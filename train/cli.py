@@ -77,6 +77,9 @@ def train(**flags: Any) -> None:
     result = run_training(cfg)
     if os.environ.get("RANK", "0") != "0":
         return
+    if result.summary:
+        print(result.summary)
+        return
     test = result.metrics.get("test", {})
     summary = ", ".join(f"{k} {v:.4f}" for k, v in test.items()
                         if k in ("loss", "perplexity", "accuracy", "macro_f1")

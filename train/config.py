@@ -123,6 +123,9 @@ class TrainConfig(BaseModel):
                                         "(bitsandbytes, CUDA only).")
     load_in_4bit: bool = setting(False, "QLoRA: base weights in 4-bit NF4, double quantized, "
                                         "bf16 compute (bitsandbytes, CUDA only).")
+    folds: int | None = setting(None, "K-fold cross-validation over train + validation "
+                                      "(classifier): K runs, out-of-fold predictions and the "
+                                      "rows whose label is likely wrong.")
 
     @field_validator("target_modules", mode="before")
     @classmethod

@@ -45,6 +45,9 @@ class Flow:
     best_metric: str = "loss"
     #: Batch fields `Trainer` hands to `preprocess_logits` as labels (None: the model's labels).
     label_names: list[str] | None = None
+    #: Load the best validation checkpoint at the end. Off for a fold of k-fold: its validation
+    #: split is the held-out fold, which must not pick the weights that then predict it.
+    select_best: bool = True
 
 
 def _base_config(model):
@@ -54,7 +57,8 @@ def _base_config(model):
 
 
 def training_arguments(cfg: TrainConfig, output: Path, n_train: int, has_eval: bool,
-                       best_metric: str = "loss", label_names: list[str] | None = None):
+                       best_metric: str = "loss", label_names: list[str] | None = None,
+                       select_best: bool = True):
     from transformers import TrainingArguments
 
     steps_per_epoch = max(1, math.ceil(n_train / (cfg.batch_size * cfg.grad_accum)))
@@ -73,7 +77,8 @@ def training_arguments(cfg: TrainConfig, output: Path, n_train: int, has_eval: b
         activation_checkpointing=cfg.gradient_checkpointing,
         eval_strategy="steps" if has_eval else "no", eval_steps=eval_steps,
         save_strategy="steps", save_steps=eval_steps, save_total_limit=2,
-        load_best_model_at_end=has_eval, metric_for_best_model=f"eval_{best_metric}",
+        load_best_model_at_end=has_eval and select_best,
+        metric_for_best_model=f"eval_{best_metric}",
         greater_is_better=best_metric != "loss", logging_steps=max(1, min(50, eval_steps)),
         report_to=tracking.report_to(cfg.report_to, output), label_names=label_names,
         remove_unused_columns=False, dataloader_num_workers=0, dataloader_pin_memory=gpu,
@@ -106,7 +111,7 @@ def fit(cfg: TrainConfig, version: Version, flow: Flow, output: Path, callbacks:
     trainer = Trainer(
         model=flow.model, args=training_arguments(cfg, output, flow.splits["train"].num_rows,
                                                   has_eval, flow.best_metric,
-                                                  flow.label_names),
+                                                  flow.label_names, flow.select_best),
         train_dataset=flow.splits["train"],
         eval_dataset=flow.splits["validation"] if has_eval else None,
         data_collator=flow.collator, processing_class=flow.tokenizer, callbacks=callbacks,

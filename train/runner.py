@@ -1,4 +1,5 @@
-"""Resolve the version and the output directory, check the method fits, run the recipe."""
+"""Resolve the version and the output directory, check the method fits, run the recipe (or,
+with `--folds`, the k-fold flow of `recipes/kfold.py`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from dataprep.store import open_version
 from .checkpoints import output_dir
 from .config import TrainConfig
 from .data import check_method_fits
+from .folds import check_folds
 
 
 @dataclass
@@ -18,11 +20,19 @@ class TrainResult:
     dataset: str
     output: Path
     metrics: dict[str, Any]
+    #: The line the command prints instead of the test metrics (a k-fold run's mean ± std).
+    summary: str | None = None
 
 
 def run_training(cfg: TrainConfig) -> TrainResult:
     version = open_version(cfg.dataset, cfg.store)
+    check_folds(cfg, version)
     check_method_fits(version, cfg.method)
+    if cfg.folds is not None:
+        from .recipes import kfold
+
+        done = kfold.run(cfg, version)
+        return TrainResult(version.spec, done.output, done.summary, done.line)
     out = output_dir(cfg, version)
     if cfg.method == "classifier":
         from .recipes import classifier as recipe
