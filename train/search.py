@@ -9,7 +9,8 @@ tokenizes the version and loads the base weights once (`recipes.*.prepare`); eac
 a fresh copy of them (`make_flow(copy=True)`) into its own run directory `<dir>/trial-NNN/`,
 with its card, reporting the validation metric at every evaluation to the pruner
 (`pruning_callback`). The test split is left alone by the trials; the best trial's test metrics
-are computed once, at the end (`search_report.finish`).
+are computed once, at the end (`search_report.finish`). The study, its directory and locks
+are in `search_study.py`, the space in `search_space.py`.
 
 Several processes never overshoot `--trials`: a process counts the finished and running trials
 and asks for a new one under one file lock (`.ask.lock`), so the count and the new trial are
@@ -29,7 +30,6 @@ import os
 import shutil
 import subprocess
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -38,17 +38,17 @@ import typer
 from .cli import ON_SWITCHES, PARAMETERS, parameter
 from .config import TrainConfig, load_config_file, resolve_config
 from .errors import TrainError
-from .search_space import (
-    FIXED,
-    Param,
-    default_space,
-    grid_of,
-    load_space,
-    space_from_dicts,
-    suggest,
+from .search_space import FIXED, default_space, grid_of, load_space, space_from_dicts, suggest
+from .search_study import (
+    AskLock,
+    budget,
+    fail_left_running,
+    hold_directory,
+    make_sampler,
+    open_study,
+    search_dir,
 )
 
-STUDY_NAME = "search"
 SETTINGS_FILE = "search.json"
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("median", "hyperband", "none")
@@ -62,123 +62,6 @@ def metric_of(method: str) -> tuple[str, str]:
     """What trials are ranked by, as each method's early stopping follows it (`Flow.best_metric`):
     validation loss, or a classifier's validation macro-F1."""
     return ("macro_f1", "maximize") if method == "classifier" else ("loss", "minimize")
-
-
-# --- the directory, its locks and the study ----------------------------------------------
-
-def search_dir(cfg: TrainConfig, version) -> Path:
-    if cfg.output:
-        return Path(cfg.output)
-    prefix = f"{version.ref.name}-{version.ref.version}-search-"
-    if cfg.resume:
-        found = sorted(Path("runs").glob(prefix + "*"))
-        if not found:
-            raise TrainError(f"--resume: no earlier search of {version.spec} under runs/; give "
-                             "--output DIR")
-        return found[-1]
-    return Path("runs") / (prefix + datetime.now(UTC).strftime("%Y%m%d-%H%M%S"))
-
-
-def hold_directory(directory: Path) -> int:
-    """Lock the search directory for this search's processes (the fd is passed to workers).
-
-    Hand-written on `fcntl.flock` because the lock must be shared by the spawned workers and
-    released by the kernel when the last of them dies, killed or not; `filelock` does neither."""
-    import fcntl
-
-    fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise TrainError(f"{directory}: another search is running there; wait for it to "
-                         "finish or stop it") from None
-    return fd
-
-
-class AskLock:
-    """One process at a time counts the trials and asks for a new one (see the module doc)."""
-
-    def __init__(self, directory: Path):
-        self.fd = os.open(directory / ".ask.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        self.held = False
-
-    def acquire(self) -> None:
-        import fcntl
-
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-        self.held = True
-
-    def release(self) -> None:
-        import fcntl
-
-        if self.held:
-            self.held = False
-            fcntl.flock(self.fd, fcntl.LOCK_UN)
-
-
-def storage(directory: Path):
-    from optuna.storages import RDBStorage
-
-    # several processes write one SQLite file: wait for its lock rather than fail at once
-    return RDBStorage(f"sqlite:///{(directory / 'study.db').resolve()}",
-                      engine_kwargs={"connect_args": {"timeout": 120}})
-
-
-def fail_left_running(directory: Path) -> list[int]:
-    """Mark FAIL the trials a killed search left RUNNING (none can be running: the directory
-    lock is ours); a plain sampler, since a grid sampler would try to stop a study here."""
-    import optuna
-    from optuna.trial import TrialState
-
-    study = optuna.load_study(study_name=STUDY_NAME, storage=storage(directory),
-                              sampler=optuna.samplers.RandomSampler())
-    left = [t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))]
-    for number in left:
-        study.tell(number, state=TrialState.FAIL)
-    return left
-
-
-def make_sampler(name: str, space: dict[str, Param], seed: int):
-    import optuna
-
-    if name == "grid":
-        return optuna.samplers.GridSampler(grid_of(space), seed=seed)
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.TPESampler(seed=seed)
-
-
-def make_pruner(name: str, trials: int):
-    """Median: prune a trial whose best value so far is worse than the median of the completed
-    trials at the same evaluation, once a quarter of the trials (1 to 5) has completed."""
-    import optuna
-
-    if name == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=max(1, min(5, trials // 4)))
-    if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource="auto")
-    return optuna.pruners.NopPruner()
-
-
-def open_study(directory: Path, settings: dict[str, Any], seed: int):
-    """The study, created on the first start, loaded on every later one."""
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    space = space_from_dicts(settings["space"])
-    return optuna.create_study(storage=storage(directory), study_name=STUDY_NAME,
-                               load_if_exists=True, direction=settings["direction"],
-                               sampler=make_sampler(settings["sampler"], space, seed),
-                               pruner=make_pruner(settings["pruner"], settings["trials"]))
-
-
-def budget(settings: dict[str, Any]) -> int:
-    """--trials, or fewer when a grid has fewer points."""
-    if settings["sampler"] != "grid":
-        return settings["trials"]
-    points = math.prod(len(v) for v in grid_of(space_from_dicts(settings["space"])).values())
-    return min(settings["trials"], points)
 
 
 # --- one trial --------------------------------------------------------------------------
@@ -342,7 +225,22 @@ def record_settings(directory: Path, settings: dict[str, Any]) -> None:
     path.write_text(json.dumps({"settings": settings}, indent=2) + "\n", encoding="utf-8")
 
 
-def spawn_workers(directory: Path, n: int, lock_fd: int) -> list[subprocess.Popen]:
+def share_cores(cfg: TrainConfig, workers: int) -> dict[str, str]:
+    """On a CPU the search's processes split the cores (the workers' environment is returned):
+    torch's default, a thread per core in every process, makes them spin against each other
+    (trials ran 4x slower so on a shared 2-core machine). A thread count set by the user wins."""
+    import torch
+
+    gpu = torch.cuda.is_available() and cfg.device != "cpu"
+    if gpu or workers == 1 or "OMP_NUM_THREADS" in os.environ:
+        return dict(os.environ)
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    torch.set_num_threads(threads)
+    return {**os.environ, "OMP_NUM_THREADS": str(threads)}
+
+
+def spawn_workers(directory: Path, n: int, lock_fd: int, env: dict[str, str]
+                  ) -> list[subprocess.Popen]:
     """Workers 1..n-1: the same command on the same directory, logging to worker-K.log."""
     workers = []
     for k in range(1, n):
@@ -350,7 +248,7 @@ def spawn_workers(directory: Path, n: int, lock_fd: int) -> list[subprocess.Pope
             workers.append(subprocess.Popen(
                 [sys.executable, "-m", "train", "search", "--output", str(directory),
                  "--worker", str(k)], stdout=log, stderr=subprocess.STDOUT,
-                pass_fds=(lock_fd,)))
+                pass_fds=(lock_fd,), env=env))
     return workers
 
 
@@ -392,6 +290,7 @@ def run_search(flags: dict[str, Any], config: Path | None, trials: int, sampler:
     fixed = {**cfg.as_dict(), "dataset": version.spec, "output": None, "resume": False}
     settings = {"dataset": version.spec, "metric": metric, "direction": direction,
                 "sampler": sampler, "pruner": pruner, "trials": trials, "config": fixed}
+    env = share_cores(cfg, workers)
     own = Trials(directory, {**settings, "space": {}}, version)
     own.prepare()
     if space is None:
@@ -406,7 +305,7 @@ def run_search(flags: dict[str, Any], config: Path | None, trials: int, sampler:
     left = fail_left_running(directory)
     if left:
         print(f"marked FAIL the trials an earlier, stopped search left running: {left}")
-    spawned = spawn_workers(directory, workers, lock_fd)
+    spawned = spawn_workers(directory, workers, lock_fd, env)
     try:
         own.take(worker=0)
         wait_for(spawned, directory)

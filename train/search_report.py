@@ -150,7 +150,8 @@ def finish(directory: Path, settings: dict[str, Any], version, cfg: TrainConfig)
     """Write the search's outputs; returns the one-line summary."""
     from collections import Counter
 
-    from .search import SETTINGS_FILE, open_study
+    from .search import SETTINGS_FILE
+    from .search_study import open_study
 
     study = open_study(directory, settings, cfg.seed)
     trials = study.get_trials(deepcopy=False)

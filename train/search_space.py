@@ -9,6 +9,7 @@ method, `max_length` and what decides packing cannot change from trial to trial.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -132,10 +133,8 @@ def _check_value(where: str, cfg: TrainConfig, name: str, what: str, value: Any)
 def _number(where: str, name: str, key: str, value: Any) -> float:
     """A number, also from YAML 1.1's reading of `1e-5` (a string: it wants `1.0e-5`)."""
     if isinstance(value, str):
-        try:
+        with contextlib.suppress(ValueError):  # not a number: said just below
             value = float(value)
-        except ValueError:
-            pass
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise TrainError(f"{where}: {name}: {key} {value!r} is not a number")
     return value
