@@ -163,8 +163,8 @@ def test_grid_values_and_the_grid_needs_steps_or_choices():
         {"lr": [1e-4, 1e-3]}
     with pytest.raises(TrainError, match="lr has neither choices nor a step"):
         Param("lr", "float", 1e-5, 1e-3, log=True).grid()
-    space = {"lr": {"choices": [1e-4, 1e-3]}, "warmup_ratio": {"type": "float", "low": 0.0,
-                                                                "high": 0.1, "step": 0.1}}
+    space = {"lr": {"type": "categorical", "choices": [1e-4, 1e-3]},
+             "warmup_ratio": {"type": "float", "low": 0.0, "high": 0.1, "step": 0.1}}
     assert budget({"sampler": "grid", "trials": 9, "space": space}) == 4  # the grid's points
     assert budget({"sampler": "tpe", "trials": 9, "space": space}) == 9
 
