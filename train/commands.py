@@ -1,12 +1,13 @@
 """`train predict|evaluate|report|serve|export runs/<run> ...`: what a user does with a trained
-model. Each subcommand lives in its own module; this one only registers them, so `train --help`
-stays fast (torch and transformers are imported once a command runs)."""
+model; `train search NAME@VERSION ...`, a hyperparameter search of runs (`search.py`). Each
+subcommand lives in its own module; this one only registers them, so `train --help` stays fast
+(torch and transformers are imported once a command runs)."""
 
 from __future__ import annotations
 
 import typer
 
-from . import export, run_report
+from . import export, run_report, search
 from .evaluate import evaluate
 from .predict import predict
 from .serve import serve
@@ -15,7 +16,7 @@ app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_
                   help="Use a trained run: predict, evaluate, report, serve, export.")
 
 #: The subcommand names, which `cli.main` routes here (anything else is a training run).
-SUBCOMMANDS = ("predict", "evaluate", "report", "serve", "export")
+SUBCOMMANDS = ("predict", "evaluate", "report", "serve", "export", "search")
 
 
 @app.callback()
@@ -28,3 +29,4 @@ app.command()(evaluate)
 app.command("report")(run_report.report)
 app.command()(serve)
 app.command("export")(export.command)
+app.command("search")(search.search)

@@ -89,11 +89,12 @@ def training_arguments(cfg: TrainConfig, output: Path, n_train: int, has_eval: b
 
 
 def fit(cfg: TrainConfig, version: Version, flow: Flow, output: Path, callbacks: list | None = None,
-        analyse: bool = True) -> dict[str, Any]:
+        analyse: bool = True, test: bool = True) -> dict[str, Any]:
     """Train (or resume), evaluate on validation and test, save; returns the metrics.
 
     `callbacks` are added to `Trainer`'s (a search's pruning); `analyse` False skips the error
-    analysis and report, which read the version's own splits (a fold trains on others)."""
+    analysis and report, which read the version's own splits (a fold trains on others); `test`
+    False leaves the test split alone (a search's trials choose on validation only)."""
     from transformers import EarlyStoppingCallback, Trainer
 
     output.mkdir(parents=True, exist_ok=True)
@@ -120,7 +121,7 @@ def fit(cfg: TrainConfig, version: Version, flow: Flow, output: Path, callbacks:
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     metrics: dict[str, Any] = {"train": {k: v for k, v in result.metrics.items()
                                          if isinstance(v, int | float)}}
-    for split in ("validation", "test"):
+    for split in ("validation", "test") if test else ("validation",):
         if flow.splits[split].num_rows:
             values = trainer.evaluate(flow.splits[split], metric_key_prefix=split)
             values = {k.removeprefix(f"{split}_"): v for k, v in values.items()}
