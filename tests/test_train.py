@@ -575,3 +575,18 @@ def test_smollm2_lora_on_a_classification_version(workspace):
     # a real instruct model already knows sentiment words: well above chance on 3 labels
     assert metrics["test"]["accuracy"] >= 0.5 and metrics["test"]["perplexity"] < 50
     assert "smollm2-135m-instruct" in (out / "README.md").read_text()
+
+
+def test_resume_without_output_skips_folds_and_search_directories(tmp_path, monkeypatch):
+    """`--resume` alone picks the newest single run of the version: a newer folds or search
+    directory of the same version (also `runs/<name>-<version>-...`) is not a run to resume."""
+    from types import SimpleNamespace
+
+    from train.checkpoints import latest_run_dir
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("reviews-abc-20260101-000000", "reviews-abc-folds-20260102-000000",
+                 "reviews-abc-search-20260103-000000", "reviews-abd-20260104-000000"):
+        (tmp_path / "runs" / name).mkdir(parents=True)
+    version = SimpleNamespace(ref=SimpleNamespace(name="reviews", version="abc"))
+    assert latest_run_dir(version) == Path("runs") / "reviews-abc-20260101-000000"

@@ -28,9 +28,11 @@ def default_output(version: Version, cpu: bool) -> Path:
 
 
 def latest_run_dir(version: Version) -> Path | None:
-    """The newest default run directory of this version (for `--resume` without `--output`)."""
-    runs = sorted(p for p in Path("runs").glob(f"{version.ref.name}-{version.ref.version}-*")
-                  if not p.name.startswith(f"{version.ref.name}-{version.ref.version}-folds-"))
+    """The newest default run directory of this version (for `--resume` without `--output`);
+    a folds or search directory (`-folds-`, `-search-`) is no single run."""
+    prefix = f"{version.ref.name}-{version.ref.version}-"
+    runs = sorted(p for p in Path("runs").glob(prefix + "*")
+                  if not p.name.removeprefix(prefix).startswith(("folds-", "search-")))
     return runs[-1] if runs else None
 
 
