@@ -36,6 +36,21 @@ def latest_run_dir(version: Version) -> Path | None:
     return runs[-1] if runs else None
 
 
+def group_dir(cfg: TrainConfig, version: Version, kind: str, what: str) -> Path:
+    """The directory of a group of runs (`kind` "folds" or "search"): `--output`, else with
+    `--resume` the newest `runs/<name>-<version>-<kind>-*`, else a new one stamped now."""
+    if cfg.output:
+        return Path(cfg.output)
+    prefix = f"{version.ref.name}-{version.ref.version}-{kind}-"
+    if cfg.resume:
+        found = sorted(Path("runs").glob(prefix + "*"))
+        if not found:
+            raise TrainError(f"--resume: no earlier {what} of {version.spec} under runs/; give "
+                             "--output DIR")
+        return found[-1]
+    return Path("runs") / (prefix + datetime.now(UTC).strftime("%Y%m%d-%H%M%S"))
+
+
 def output_dir(cfg: TrainConfig, version: Version) -> Path:
     if cfg.output:
         return Path(cfg.output)

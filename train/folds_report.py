@@ -9,22 +9,12 @@ from typing import Any
 
 from common.plots import bars
 
-from .run_report import REPORT_HTML, fmt
+from .run_report import REPORT_HTML, page_template
 
 #: Rows of the label-issue table on the page (the file lists them all).
 ISSUES_SHOWN = 200
 #: Metrics the tables show, in this order, where the folds have them.
 SHOWN = ("loss", "accuracy", "macro_f1")
-
-
-def _template():
-    import jinja2
-
-    env = jinja2.Environment(loader=jinja2.PackageLoader("train", "templates"),
-                             autoescape=True, undefined=jinja2.StrictUndefined,
-                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    env.filters["num"] = fmt
-    return env.get_template("folds_report.html.j2")
 
 
 def render_folds_report(summary: dict[str, Any], issues: list[dict[str, Any]]) -> str:
@@ -33,7 +23,7 @@ def render_folds_report(summary: dict[str, Any], issues: list[dict[str, Any]]) -
     chart = bars("fold_accuracy", "Accuracy per fold (validation = the held-out fold)",
                  {split: {f"fold {f['fold']}": round(100 * f[split].get("accuracy", 0.0))
                           for f in summary["per_fold"]} for split in ("validation", "test")})
-    return _template().render(s=summary, metrics=metrics, issues=issues[:ISSUES_SHOWN],
+    return page_template("folds_report.html.j2").render(s=summary, metrics=metrics, issues=issues[:ISSUES_SHOWN],
                               n_issues=len(issues), chart=chart)
 
 

@@ -215,22 +215,23 @@ def _charts(report: dict[str, Any]) -> dict[str, Any]:
 
 
 @cache
-def _template():
-    """`templates/run_report.html.j2`, from the installed package (it ships in the wheel)."""
+def page_template(name: str):
+    """`templates/<name>`, from the installed package (it ships in the wheel), with the `num`
+    filter every report page formats its figures with."""
     import jinja2
 
     env = jinja2.Environment(loader=jinja2.PackageLoader("train", "templates"),
                              autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     env.filters["num"] = fmt
-    return env.get_template("run_report.html.j2")
+    return env.get_template(name)
 
 
 def render_html(report: dict[str, Any]) -> str:
     """One self-contained page; its one link is the dataset version's report.html (a file)."""
     page = report["dataset"]["report_html"]
     analysis = {s: a for s, a in (report["analysis"] or {}).items() if isinstance(a, dict)}
-    return _template().render(report=report, facts=report["facts"], dataset=report["dataset"],
+    return page_template("run_report.html.j2").render(report=report, facts=report["facts"], dataset=report["dataset"],
                               metrics=metrics_table(report["metrics"]), charts=_charts(report),
                               analysis=analysis, dataset_uri=Path(page).as_uri() if page else "")
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +18,10 @@ STUDY_NAME = "search"
 
 
 def search_dir(cfg: TrainConfig, version) -> Path:
-    if cfg.output:
-        return Path(cfg.output)
-    prefix = f"{version.ref.name}-{version.ref.version}-search-"
-    if cfg.resume:
-        found = sorted(Path("runs").glob(prefix + "*"))
-        if not found:
-            raise TrainError(f"--resume: no earlier search of {version.spec} under runs/; give "
-                             "--output DIR")
-        return found[-1]
-    return Path("runs") / (prefix + datetime.now(UTC).strftime("%Y%m%d-%H%M%S"))
+    """`--output`, else the newest earlier search (`--resume`) or a new one."""
+    from .checkpoints import group_dir  # imports torch: not for `train search --help`
+
+    return group_dir(cfg, version, "search", "search")
 
 
 def hold_directory(directory: Path) -> int:

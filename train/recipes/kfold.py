@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ import numpy as np
 
 from dataprep.store import Version
 
-from ..checkpoints import RUN_FILE, last_checkpoint
+from ..checkpoints import RUN_FILE, group_dir, last_checkpoint
 from ..config import TrainConfig
 from ..errors import TrainError
 from ..folds import Folds, assign_folds, pooled_column
@@ -57,16 +56,7 @@ class FoldsResult:
 
 def folds_dir(cfg: TrainConfig, version: Version) -> Path:
     """`--output`, else the newest earlier folds run (`--resume`) or a new one."""
-    if cfg.output:
-        return Path(cfg.output)
-    prefix = f"{version.ref.name}-{version.ref.version}-folds-"
-    if cfg.resume:
-        found = sorted(Path("runs").glob(prefix + "*"))
-        if not found:
-            raise TrainError(f"--resume: no earlier --folds run of {version.spec} under runs/; "
-                             "give --output DIR")
-        return found[-1]
-    return Path("runs") / (prefix + datetime.now(UTC).strftime("%Y%m%d-%H%M%S"))
+    return group_dir(cfg, version, "folds", "--folds run")
 
 
 def check_earlier_folds(cfg: TrainConfig, out: Path) -> None:
