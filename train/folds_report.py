@@ -23,8 +23,9 @@ def render_folds_report(summary: dict[str, Any], issues: list[dict[str, Any]]) -
     chart = bars("fold_accuracy", "Accuracy per fold (validation = the held-out fold)",
                  {split: {f"fold {f['fold']}": round(100 * f[split].get("accuracy", 0.0))
                           for f in summary["per_fold"]} for split in ("validation", "test")})
-    return page_template("folds_report.html.j2").render(s=summary, metrics=metrics, issues=issues[:ISSUES_SHOWN],
-                              n_issues=len(issues), chart=chart)
+    return page_template("folds_report.html.j2").render(
+        s=summary, metrics=metrics, issues=issues[:ISSUES_SHOWN], n_issues=len(issues),
+        chart=chart)
 
 
 def write_folds_report(directory: Path, summary: dict[str, Any], issues: list[dict[str, Any]]

@@ -231,9 +231,10 @@ def render_html(report: dict[str, Any]) -> str:
     """One self-contained page; its one link is the dataset version's report.html (a file)."""
     page = report["dataset"]["report_html"]
     analysis = {s: a for s, a in (report["analysis"] or {}).items() if isinstance(a, dict)}
-    return page_template("run_report.html.j2").render(report=report, facts=report["facts"], dataset=report["dataset"],
-                              metrics=metrics_table(report["metrics"]), charts=_charts(report),
-                              analysis=analysis, dataset_uri=Path(page).as_uri() if page else "")
+    return page_template("run_report.html.j2").render(
+        report=report, facts=report["facts"], dataset=report["dataset"],
+        metrics=metrics_table(report["metrics"]), charts=_charts(report), analysis=analysis,
+        dataset_uri=Path(page).as_uri() if page else "")
 
 
 def _write(path: Path, text: str) -> None:
