@@ -92,6 +92,12 @@ class TrainConfig(BaseModel):
                                         "rate up.", ge=0, lt=1)
     weight_decay: float = setting(0.0, "AdamW weight decay.", ge=0)
     device: str = setting("auto", "auto (the GPU when there is one) or cpu.")
+    max_tokens_per_batch: int | None = setting(
+        None, "Packed training: fill each batch with rows up to this many tokens (replaces "
+              "--batch-size for training; a longer row is a batch alone).", ge=1)
+    liger: bool = setting(False, "Liger kernels (fused linear cross-entropy and more; CUDA, "
+                                 "needs liger-kernel).", aka=("use_liger_kernel",))
+    torch_compile: bool = setting(False, "Compile the model with torch.compile.")
 
     @field_validator("target_modules", mode="before")
     @classmethod

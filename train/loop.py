@@ -18,7 +18,7 @@ from dataprep.store import Version
 from .analysis import training_analysis
 from .checkpoints import check_resume
 from .config import TrainConfig
-from .distributed import finish, is_main_process, use_cpu
+from .distributed import finish, is_main_process, use_cpu, world_size
 from .metrics import perplexity
 from .modeling import use_bf16
 from .outputs import write_card, write_json, write_run
@@ -73,6 +73,7 @@ def training_arguments(cfg: TrainConfig, output: Path, n_train: int, has_eval: b
         load_best_model_at_end=has_eval, metric_for_best_model=f"eval_{best_metric}",
         greater_is_better=best_metric != "loss", logging_steps=max(1, min(50, eval_steps)),
         report_to=[], label_names=label_names,
+        use_liger_kernel=cfg.liger, torch_compile=cfg.torch_compile,
         remove_unused_columns=False, dataloader_num_workers=0, dataloader_pin_memory=gpu,
         # On a machine without CUDA, use_cpu is what lets accelerate see a torchrun launch as
         # multi-process CPU training (gloo); otherwise each process would train alone.
@@ -86,8 +87,11 @@ def fit(cfg: TrainConfig, version: Version, flow: Flow, output: Path, callbacks:
 
     `callbacks` are added to `Trainer`'s (a search's pruning); `analyse` False skips the error
     analysis and report, which read the version's own splits (a fold trains on others)."""
-    from transformers import EarlyStoppingCallback, Trainer
+    from transformers import EarlyStoppingCallback
 
+    from .trainer import RunTrainer, check_speed_options
+
+    check_speed_options(cfg, (flow.extra_run_info or {}).get("packing"), world_size())
     output.mkdir(parents=True, exist_ok=True)
     checkpoint = check_resume(output, cfg, version)
     info = {"truncated_rows": flow.truncated, **(flow.extra_run_info or {})}
@@ -97,7 +101,7 @@ def fit(cfg: TrainConfig, version: Version, flow: Flow, output: Path, callbacks:
     callbacks = list(callbacks or [])
     if has_eval and cfg.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(cfg.early_stopping_patience))
-    trainer = Trainer(
+    trainer = RunTrainer(
         model=flow.model, args=training_arguments(cfg, output, flow.splits["train"].num_rows,
                                                   has_eval, flow.best_metric,
                                                   flow.label_names),
@@ -105,7 +109,8 @@ def fit(cfg: TrainConfig, version: Version, flow: Flow, output: Path, callbacks:
         eval_dataset=flow.splits["validation"] if has_eval else None,
         data_collator=flow.collator, processing_class=flow.tokenizer, callbacks=callbacks,
         compute_metrics=flow.compute_metrics,
-        preprocess_logits_for_metrics=flow.preprocess_logits)
+        preprocess_logits_for_metrics=flow.preprocess_logits,
+        max_tokens_per_batch=cfg.max_tokens_per_batch)
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     metrics: dict[str, Any] = {"train": {k: v for k, v in result.metrics.items()
                                          if isinstance(v, int | float)}}
