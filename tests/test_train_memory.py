@@ -91,6 +91,22 @@ def test_chunked_loss_equals_the_models_loss(ws, packed, lora):
     assert small.item() == pytest.approx(summed.item(), abs=1e-5)
 
 
+def test_a_model_whose_logits_are_not_its_heads_keeps_the_plain_loss(ws):
+    """Logits changed after the output embedding (as soft capping or logit scaling do) are
+    caught on the first batch: the chunked loss steps aside."""
+    from train.recipes.sft import packing_collator
+
+    tok, model = tiny(ws)
+    batch = packing_collator(tok)(features(ws, tok, 2))
+    chunked = ChunkedLoss(model)
+    assert chunked(model, batch, model.get_output_embeddings(), None, False) is not None
+    model.register_forward_hook(lambda module, args, out: out.__setitem__(
+        "logits", out["logits"] * 3) or out)
+    chunked = ChunkedLoss(model)
+    assert chunked(model, batch, model.get_output_embeddings(), None, False) is None
+    assert not chunked.usable
+
+
 def test_training_never_builds_the_whole_batchs_logits(ws, monkeypatch):
     """During training the model returns one position of logits and the loss's lm_head calls
     cover at most one chunk each; evaluation gets the full logits its metrics read; the run
@@ -195,3 +211,18 @@ def test_liger_and_a_token_budget_without_packing_are_one_line_errors_on_the_cli
                      "--output", str(ws["root"] / "runs" / "no-packing"))
     assert done.returncode == 1 and "Traceback" not in done.stderr
     assert "--max-tokens-per-batch needs packed training" in done.stderr.strip().splitlines()[-1]
+
+
+def test_activation_checkpointing_is_on_by_default_for_sft_on_a_cpu(ws):
+    """The saved activations are most of a CPU SFT run's memory; a classifier and an explicit
+    --no-gradient-checkpointing keep them."""
+    from train.loop import checkpointing
+
+    base = {"dataset": ws["support"], "model": str(ws["lm"]), "store": str(ws["store"])}
+    on_cpu = not torch.cuda.is_available()
+    assert checkpointing(resolve_config(base)) is on_cpu
+    assert checkpointing(resolve_config({**base, "device": "cpu", "method": "full"})) is True
+    assert checkpointing(resolve_config({**base, "method": "classifier"})) is False
+    assert checkpointing(resolve_config({**base, "gradient_checkpointing": False})) is False
+    assert checkpointing(resolve_config({**base, "gradient_checkpointing": True,
+                                         "method": "classifier"})) is True

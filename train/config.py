@@ -85,8 +85,10 @@ class TrainConfig(BaseModel):
     merge: bool = setting(False, "Also write the adapter merged into the weights (merged/).")
     packing: bool | None = setting(None, "Padding-free packing (default: where the attention "
                                          "supports it).", flag="--packing/--no-packing")
-    gradient_checkpointing: bool = setting(False, "Recompute activations in the backward pass "
-                                                  "(less memory, slower).")
+    gradient_checkpointing: bool | None = setting(
+        None, "Recompute activations in the backward pass (less memory, slower; default: on "
+              "for SFT on a CPU, off otherwise).",
+        flag="--gradient-checkpointing/--no-gradient-checkpointing")
     trust_remote_code: bool = setting(False, "Run code that ships with the model.")
     warmup_ratio: float = setting(0.05, "Share of the optimizer steps that warm the learning "
                                         "rate up.", ge=0, lt=1)

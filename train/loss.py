@@ -113,7 +113,8 @@ class ChunkedLoss:
             self.checked = True
             with torch.no_grad():
                 mine = head(hidden[:, -1:]).float()
-            if not torch.allclose(mine, outputs.logits[:, -1:].float(), rtol=1e-3, atol=1e-3):
+            # loose enough for bf16 kernels, far tighter than any logit scaling or capping
+            if not torch.allclose(mine, outputs.logits[:, -1:].float(), rtol=2e-2, atol=2e-2):
                 self.usable = False
                 return None
         loss = chunked_loss(hidden, inputs["labels"], head, num_items)

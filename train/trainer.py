@@ -53,7 +53,8 @@ class RunTrainer(Trainer):
         head = base_model(self.accelerator.unwrap_model(model)).get_output_embeddings()
         num = num_items_in_batch if self.model_accepts_loss_kwargs else None
         # evaluation hands the logits to the metrics' reducers, which need every position
-        done = self.chunked(model, inputs, head, num, full_logits=return_outputs)
+        with self.accelerator.autocast():  # the head as inside the model's (wrapped) forward
+            done = self.chunked(model, inputs, head, num, full_logits=return_outputs)
         if done is None:
             return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
         loss, outputs = done
