@@ -226,3 +226,34 @@ def test_activation_checkpointing_is_on_by_default_for_sft_on_a_cpu(ws):
     assert checkpointing(resolve_config({**base, "gradient_checkpointing": False})) is False
     assert checkpointing(resolve_config({**base, "gradient_checkpointing": True,
                                          "method": "classifier"})) is True
+
+
+@pytest.mark.parametrize("checkpointed", [False, True])
+def test_chunked_loss_equals_the_models_in_training_mode(ws, checkpointed):
+    """Dropout on (LoRA's), with or without activation checkpointing: the same seed gives the
+    same loss and gradients from both losses."""
+    from peft import LoraConfig, get_peft_model
+
+    _, model = tiny(ws)
+    torch.manual_seed(0)
+    model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, lora_dropout=0.3,
+                                             target_modules="all-linear",
+                                             init_lora_weights=False, task_type="CAUSAL_LM"))
+    model.train()
+    if checkpointed:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    ids = torch.randint(5, 500, (1, 300), generator=torch.Generator().manual_seed(2))
+    labels = ids.clone()
+    labels[:, :100] = -100
+    batch = {"input_ids": ids, "labels": labels, "position_ids": torch.arange(300)[None]}
+    torch.manual_seed(1)
+    plain = model(**batch).loss
+    plain.backward()
+    expected = grads(model)
+    model.zero_grad()
+    torch.manual_seed(1)
+    loss, _ = ChunkedLoss(model)(model, batch, model.get_output_embeddings(), None, False)
+    loss.backward()
+    assert loss.item() == pytest.approx(plain.item(), abs=1e-5)
+    for name, grad in expected.items():
+        torch.testing.assert_close(grads(model)[name], grad, rtol=1e-4, atol=1e-6, msg=name)
