@@ -97,8 +97,10 @@ class TrainConfig(BaseModel):
     merge: bool = setting(False, "Also write the adapter merged into the weights (merged/).")
     packing: bool | None = setting(None, "Padding-free packing (default: where the attention "
                                          "supports it).", flag="--packing/--no-packing")
-    gradient_checkpointing: bool = setting(False, "Recompute activations in the backward pass "
-                                                  "(less memory, slower).")
+    gradient_checkpointing: bool | None = setting(
+        None, "Recompute activations in the backward pass (less memory, slower; default: on "
+              "for SFT on a CPU, off otherwise).",
+        flag="--gradient-checkpointing/--no-gradient-checkpointing")
     trust_remote_code: bool = setting(False, "Run code that ships with the model.")
     warmup_ratio: float = setting(0.05, "Share of the optimizer steps that warm the learning "
                                         "rate up.", ge=0, lt=1)
@@ -126,6 +128,12 @@ class TrainConfig(BaseModel):
     folds: int | None = setting(None, "K-fold cross-validation over train + validation "
                                       "(classifier): K runs, out-of-fold predictions and the "
                                       "rows whose label is likely wrong.")
+    max_tokens_per_batch: int | None = setting(
+        None, "Packed training: fill each batch with rows up to this many tokens (replaces "
+              "--batch-size for training; a longer row is a batch alone).", ge=1)
+    liger: bool = setting(False, "Liger kernels (fused linear cross-entropy and more; CUDA, "
+                                 "needs liger-kernel).", aka=("use_liger_kernel",))
+    torch_compile: bool = setting(False, "Compile the model with torch.compile.")
 
     @field_validator("target_modules", mode="before")
     @classmethod

@@ -20,7 +20,7 @@ from . import freezing, tracking
 from .analysis import training_analysis
 from .checkpoints import check_resume
 from .config import SCHEDULER_KWARGS, TrainConfig
-from .distributed import finish, is_main_process, use_cpu
+from .distributed import finish, is_main_process, use_cpu, world_size
 from .metrics import perplexity
 from .modeling import use_bf16
 from .outputs import write_card, write_json, write_run
@@ -56,6 +56,16 @@ def _base_config(model):
         model.config
 
 
+def checkpointing(cfg: TrainConfig) -> bool:
+    """Activation checkpointing unless the run says: on for SFT on a CPU, where the saved
+    activations are most of the memory (the README's SmolLM2 run: 8 GB of its 10.6 at 16
+    packed chats) and RAM is what runs out; off on a GPU and for classifiers, where speed
+    matters more."""
+    if cfg.gradient_checkpointing is not None:
+        return cfg.gradient_checkpointing
+    return cfg.method != "classifier" and use_cpu(cfg)
+
+
 def training_arguments(cfg: TrainConfig, output: Path, n_train: int, has_eval: bool,
                        best_metric: str = "loss", label_names: list[str] | None = None,
                        select_best: bool = True):
@@ -74,13 +84,14 @@ def training_arguments(cfg: TrainConfig, output: Path, n_train: int, has_eval: b
         weight_decay=cfg.weight_decay, lr_scheduler_type=cfg.lr_scheduler,
         lr_scheduler_kwargs=SCHEDULER_KWARGS.get(cfg.lr_scheduler, {}), seed=cfg.seed,
         data_seed=cfg.seed, bf16=use_bf16(), optim="adamw_torch_fused" if gpu else "adamw_torch",
-        activation_checkpointing=cfg.gradient_checkpointing,
+        activation_checkpointing=checkpointing(cfg),
         eval_strategy="steps" if has_eval else "no", eval_steps=eval_steps,
         save_strategy="steps", save_steps=eval_steps, save_total_limit=2,
         load_best_model_at_end=has_eval and select_best,
         metric_for_best_model=f"eval_{best_metric}",
         greater_is_better=best_metric != "loss", logging_steps=max(1, min(50, eval_steps)),
         report_to=tracking.report_to(cfg.report_to, output), label_names=label_names,
+        use_liger_kernel=cfg.liger, torch_compile=cfg.torch_compile,
         remove_unused_columns=False, dataloader_num_workers=0, dataloader_pin_memory=gpu,
         # On a machine without CUDA, use_cpu is what lets accelerate see a torchrun launch as
         # multi-process CPU training (gloo); otherwise each process would train alone.
@@ -95,8 +106,11 @@ def fit(cfg: TrainConfig, version: Version, flow: Flow, output: Path, callbacks:
     `callbacks` are added to `Trainer`'s (a search's pruning); `analyse` False skips the error
     analysis and report, which read the version's own splits (a fold trains on others); `test`
     False leaves the test split alone (a search's trials choose on validation only)."""
-    from transformers import EarlyStoppingCallback, Trainer
+    from transformers import EarlyStoppingCallback
 
+    from .trainer import RunTrainer, check_speed_options
+
+    check_speed_options(cfg, (flow.extra_run_info or {}).get("packing"), world_size())
     output.mkdir(parents=True, exist_ok=True)
     checkpoint = check_resume(output, cfg, version)
     counts = freezing.parameter_counts(flow.model)
@@ -109,7 +123,7 @@ def fit(cfg: TrainConfig, version: Version, flow: Flow, output: Path, callbacks:
     callbacks = list(callbacks or [])
     if has_eval and cfg.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(cfg.early_stopping_patience))
-    trainer = Trainer(
+    trainer = RunTrainer(
         model=flow.model, args=training_arguments(cfg, output, flow.splits["train"].num_rows,
                                                   has_eval, flow.best_metric,
                                                   flow.label_names, flow.select_best),
@@ -117,7 +131,8 @@ def fit(cfg: TrainConfig, version: Version, flow: Flow, output: Path, callbacks:
         eval_dataset=flow.splits["validation"] if has_eval else None,
         data_collator=flow.collator, processing_class=flow.tokenizer, callbacks=callbacks,
         compute_metrics=flow.compute_metrics,
-        preprocess_logits_for_metrics=flow.preprocess_logits)
+        preprocess_logits_for_metrics=flow.preprocess_logits,
+        max_tokens_per_batch=cfg.max_tokens_per_batch)
     result = trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     metrics: dict[str, Any] = {"train": {k: v for k, v in result.metrics.items()
                                          if isinstance(v, int | float)}}
