@@ -54,8 +54,15 @@ def tiny_search(ws, out: Path, *extra: str) -> list[str]:
 
 
 def states(db: Path) -> list[tuple[int, str]]:
+    """The trials' numbers and states; none while optuna has made the file but not yet its
+    tables (the search process creates them just after the file)."""
     with sqlite3.connect(db, timeout=30) as con:
-        return con.execute("select number, state from trials order by number").fetchall()
+        try:
+            return con.execute("select number, state from trials order by number").fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                raise
+            return []
 
 
 def study_ids(db: Path) -> list[int]:
