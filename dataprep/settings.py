@@ -99,11 +99,20 @@ class Split(Section):
     ratios: list[Annotated[float, Field(ge=0)]] = Field(
         [0.8, 0.1, 0.1], min_length=3, max_length=3,
         description="train, validation, test; normalised to sum to 1.")
-    stratify_by: Literal["label", "lang", "auto"] | None = Field(
-        "auto", description="auto: label when the kind has one.")
+    stratify_by: Annotated[str, Field(min_length=1)] | None = Field(
+        "auto", description="label, lang, or any input field (e.g. intent; kept like "
+        "group_by); auto: label when the kind has one; null: no stratification. A field no "
+        "record has is an error.")
     group_by: str | None = Field(None, description="An input field (e.g. customer_id) whose "
                                  "rows must share a split.")
     min_rows_per_label: int = Field(10, ge=1)
+
+    @field_validator("ratios")
+    @classmethod
+    def _some_share(cls, ratios: list[float]) -> list[float]:
+        if sum(ratios) <= 0:
+            raise ValueError("the ratios must not all be 0")
+        return ratios
 
 
 #: (augmentation kind, backend) pairs a recipe may name; `augment.backends` serves each.
@@ -228,7 +237,10 @@ class Recipe(Section):
         "name) and/or `id`, with an optional `reason`: e.g. a folds run's label_issues.jsonl. "
         "Removed rows carry reason excluded:<reason> (default: the file's stem); `dataprep run "
         "--exclude FILE` adds files.")
-    seed: int = 42
+    max_row_bytes: int = Field(
+        4 << 20, ge=1024, description="The largest input row, in bytes; a longer row is "
+        "rejected as too_large (with a bounded prefix kept) without being held whole.")
+    seed: int = Field(42, ge=0, description="Seed of the split and the augmenters.")
     #: Where a custom stage's `file.py:function` is found: the recipe file's folder.
     _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
 
