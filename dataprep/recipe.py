@@ -37,19 +37,60 @@ def resolve_recipe(raw: dict[str, Any] | None, origin: str = "recipe",
     return recipe
 
 
+#: A recipe is a page of settings; anything larger is a mistake (a data file given as --recipe).
+MAX_RECIPE_BYTES = 1 << 20
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """PyYAML's safe loader without aliases (`*name`, `<<: *name`): a handful of nested aliases
+    expand to gigabytes before any check could look at the result (the "billion laughs"), and a
+    recipe has no need of them. Anchors alone are harmless and left alone."""
+
+    def compose_node(self, parent, index):  # noqa: ANN001 -- PyYAML's own signature
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, f"alias *{event.anchor} not allowed in a recipe: write the value out",
+                event.start_mark)
+        return super().compose_node(parent, index)
+
+
+def read_recipe_text(path: Path) -> str:
+    """The recipe file's text, or one line saying why there is none: missing, a folder, too
+    large, unreadable, not UTF-8 (a leading byte-order mark is allowed)."""
+    if path.is_dir():
+        raise DataprepError(f"{path}: is a folder, not a recipe file")
+    try:
+        with path.open("rb") as fh:
+            data = fh.read(MAX_RECIPE_BYTES + 1)
+    except FileNotFoundError:
+        raise DataprepError(f"{path}: recipe file not found") from None
+    except OSError as exc:
+        raise DataprepError(f"{path}: cannot read the recipe ({exc.strerror})") from None
+    if len(data) > MAX_RECIPE_BYTES:
+        raise DataprepError(f"{path}: over {MAX_RECIPE_BYTES >> 20} MB, not a recipe")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise DataprepError(f"{path}:{line}: not UTF-8 (byte 0x{data[exc.start]:02x}); save the "
+                            "recipe as UTF-8") from None
+
+
 def load_recipe(path: str | Path | None) -> Recipe:
     """Read a recipe file (or none at all) into typed settings."""
     if path is None:
         return resolve_recipe({})
     path = Path(path)
-    if not path.is_file():
-        raise DataprepError(f"{path}: recipe file not found")
+    text = read_recipe_text(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 -- a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         raise DataprepError(f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise DataprepError(f"{path}: nested too deeply to be a recipe") from None
     return resolve_recipe(raw, origin=str(path), base_dir=path.resolve().parent)
 
 
@@ -75,11 +116,23 @@ _TYPE_WORDS = {"bool_type": "true or false", "int_type": "an integer", "float_ty
                "model_type": "a mapping"}
 
 
+class _Short:
+    """A value as its repr cut to a readable length, so that a megabyte-long list given for a
+    number makes a one-line error of a line's length."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        text = repr(self.value)
+        return text if len(text) <= 80 else text[:77] + "..."
+
+
 def describe_error(error: dict[str, Any]) -> str:
     """One line for the first validation error: key path, value, and what was expected."""
     loc = tuple(p for p in error["loc"] if not str(p).startswith("function-after"))
-    where = ".".join(str(p) for p in loc) or "(top level)"
-    value = error.get("input")
+    where = ".".join(str(p) for p in loc)[:120] or "(top level)"
+    value = _Short(error.get("input"))
     if error["type"] == "extra_forbidden":
         model = _model_at(loc)
         allowed = sorted(model.model_fields) if model else []

@@ -38,7 +38,12 @@ OWNER_FILE = ".owner"
 SPLITS = ("train", "validation", "test")
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+#: Far below the 255 bytes a file name may have, so `.tmp-<version>-<pid>` and the run folders
+#: `train` names after a version always fit.
+MAX_NAME_LENGTH = 100
 VERSION_RE = re.compile(r"^[0-9a-f]{12}$")
+#: What may follow `@` in a spec: `latest`, a version id or a prefix of one.
+WANTED_RE = re.compile(r"^(latest|[0-9a-f]{1,12})$")
 #: Age after which a temporary directory without an owner record is taken as abandoned.
 STALE_TMP_SECONDS = 3600
 
@@ -52,9 +57,27 @@ def store_root(store: str | Path | None) -> Path:
 
 
 def check_name(name: str) -> str:
-    if not NAME_RE.match(name):
-        raise DataprepError(f"invalid dataset name {name!r}: use letters, digits, '.', '_' or '-'")
+    """A dataset name is one folder of the store: never a path (`/abs`, `..`), never hidden."""
+    if len(name) > MAX_NAME_LENGTH:
+        raise DataprepError(f"invalid dataset name {name[:20]!r}...: {len(name)} characters, "
+                            f"at most {MAX_NAME_LENGTH}")
+    if not NAME_RE.fullmatch(name):
+        raise DataprepError(f"invalid dataset name {name!r}: use letters, digits, '.', '_' or '-', "
+                            "starting with a letter or digit")
     return name
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    """`NAME@VERSION` (or a bare NAME, meaning NAME@latest) split and checked, before anything
+    is read: NAME by `check_name`, VERSION as `latest` or (a prefix of) a version id, so that no
+    spec can name a path outside the store."""
+    name, _, wanted = spec.partition("@")
+    check_name(name)
+    wanted = wanted or "latest"
+    if not WANTED_RE.fullmatch(wanted):
+        raise DataprepError(f"{spec[:120]!r}: the version after '@' must be 'latest' or "
+                            "(a prefix of) a 12-hex-digit version id")
+    return name, wanted
 
 
 def version_id(
@@ -82,14 +105,55 @@ def list_versions(root: Path, name: str) -> list[dict[str, Any]]:
     found = []
     for path in base.iterdir():
         manifest = path / MANIFEST_FILE
-        if VERSION_RE.match(path.name) and manifest.is_file():
-            found.append(json.loads(manifest.read_text(encoding="utf-8")))
+        if VERSION_RE.fullmatch(path.name) and manifest.is_file():
+            found.append(read_manifest(path))
     return sorted(found, key=lambda m: (m["created_at"], m["version"]))
 
 
+def read_manifest(path: Path) -> dict[str, Any]:
+    """The manifest of the version at `path`, checked against its schema and its folder's name:
+    a hand-edited or truncated one is a one-line error naming it, not a KeyError later."""
+    from jsonschema.exceptions import best_match
+
+    from .schemas import validator
+
+    manifest = _read_json(path / MANIFEST_FILE)
+    error = best_match(validator("manifest").iter_errors(manifest))
+    if error is None and manifest["version"] != path.name:
+        raise DataprepError(f"{path / MANIFEST_FILE}: names version {manifest['version']!r}, "
+                            f"not its folder's {path.name!r}")
+    if error is not None:
+        where = ".".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise DataprepError(f"{path / MANIFEST_FILE}: not a valid manifest ({where}: "
+                            f"{error.message[:120]})")
+    return manifest
+
+
 def latest(root: Path, name: str) -> str | None:
+    """The version `latest` names, or None when there is none or it names no complete version
+    (a run then writes a good one: the pointer is never followed as a path)."""
+    try:
+        return read_latest(root, name)
+    except DataprepError:
+        return None
+
+
+def read_latest(root: Path, name: str) -> str:
+    """The version id in `<name>/latest`, checked to be an id (never a path) of a complete
+    version in that folder; a missing, unreadable or garbage pointer is a one-line error."""
     pointer = root / name / LATEST_FILE
-    return pointer.read_text(encoding="utf-8").strip() if pointer.is_file() else None
+    try:
+        raw = pointer.read_bytes()[:64]
+    except FileNotFoundError:
+        raise DataprepError(f"{name}: no version has been written yet in {root}") from None
+    except OSError as exc:
+        raise DataprepError(f"{pointer}: cannot read ({exc.strerror})") from None
+    version = raw.decode("utf-8", errors="replace").strip()
+    if not VERSION_RE.fullmatch(version) or not is_complete(root / name / version):
+        raise DataprepError(f"{pointer}: holds {version[:40]!r}, not the id of a complete version "
+                            f"of {name}; name one with {name}@<id> (`dataprep versions {name}`), "
+                            "or run `dataprep run` again to rewrite it")
+    return version
 
 
 @dataclass
@@ -110,13 +174,17 @@ class VersionRef:
         return read_report(self.path)
 
     def read_manifest(self) -> dict[str, Any]:
-        return _read_json(self.path / MANIFEST_FILE)
+        return read_manifest(self.path)
 
     def load_data(self) -> Any:
         """The splits, a `datasets.DatasetDict` (imported here: it is slow to import)."""
         import datasets
 
-        return datasets.load_from_disk(str(self.path))
+        try:
+            return datasets.load_from_disk(str(self.path))
+        except (OSError, ValueError, KeyError) as exc:  # ArrowInvalid is a ValueError
+            raise DataprepError(f"{self.path}: damaged version, its splits do not load "
+                                f"({type(exc).__name__}: {str(exc)[:100]})") from None
 
 
 def find_version(spec: str, store: str | Path | None = None) -> VersionRef:
@@ -127,8 +195,7 @@ def find_version(spec: str, store: str | Path | None = None) -> VersionRef:
 
 def resolve(root: Path, ref: str) -> VersionRef:
     """Resolve `name@latest`, `name@<id>`, `name@<unique prefix>` or a bare `name` (= latest)."""
-    name, _, wanted = ref.partition("@")
-    wanted = wanted or "latest"
+    name, wanted = parse_spec(ref)
     if not (root / name).is_dir():
         known = (
             sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -139,16 +206,28 @@ def resolve(root: Path, ref: str) -> VersionRef:
             f"no dataset named {name!r} in store {root} (known: {', '.join(known) or 'none'})"
         )
     if wanted == "latest":
-        version = latest(root, name)
-        if version is None:
-            raise DataprepError(f"{name}: no version has been written yet in {root}")
-        return VersionRef(root, name, version)
+        return VersionRef(root, name, read_latest(root, name))
     matches = [m["version"] for m in list_versions(root, name) if m["version"].startswith(wanted)]
     if not matches:
         raise DataprepError(f"{name}@{wanted}: no such version in {root}")
     if len(matches) > 1:
         raise DataprepError(f"{name}@{wanted}: ambiguous prefix, matches {', '.join(matches)}")
     return VersionRef(root, name, matches[0])
+
+
+def check_outside_store(root: Path, path: Path) -> Path:
+    """`path`, refused when it lies inside the store (versions are immutable: an output file
+    there could overwrite a manifest) or its folder does not exist. Compared resolved, so
+    neither `..` nor a symbolic link gets round it."""
+    target = path.resolve()
+    if target.is_relative_to(root.resolve()):
+        raise DataprepError(f"{path}: inside the store {root}, whose versions are never "
+                            "rewritten; write it elsewhere")
+    if not target.parent.is_dir():
+        raise DataprepError(f"{path}: folder {path.parent} does not exist")
+    if target.is_dir():
+        raise DataprepError(f"{path}: is a folder; give a file name")
+    return path
 
 
 def new_tmp_dir(root: Path, name: str, version: str) -> Path:
@@ -278,7 +357,18 @@ def is_complete(path: Path) -> bool:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8"))
+    """A JSON object of the store; a missing, unreadable or damaged file is one line naming it."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataprepError(f"{path}: missing") from None
+    except OSError as exc:
+        raise DataprepError(f"{path}: cannot read ({exc.strerror})") from None
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise DataprepError(f"{path}: damaged, not JSON ({str(exc)[:80]})") from None
+    if not isinstance(data, dict):
+        raise DataprepError(f"{path}: damaged, not a JSON object")
+    return data
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
