@@ -8,6 +8,8 @@ subclass `DataprepError`, `train` its subclass `TrainError`; both CLIs catch the
 import sys
 from collections.abc import Callable
 
+from .terminal import printable
+
 
 class UserError(Exception):
     """A problem with the user's input, recipe, store, model or request, not a bug."""
@@ -19,5 +21,5 @@ def run_command(app: Callable[[], object]) -> None:
     try:
         app()
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {printable(exc)}", file=sys.stderr)  # one line, whatever the data held
         sys.exit(1)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 from collections import Counter
 from collections.abc import Callable
+from functools import partial
 
 import ftfy
 import numpy as np
@@ -18,6 +19,7 @@ import pyarrow.compute as pc
 from ftfy.badness import is_bad
 
 from . import settings
+from .kinds.base import empty_reasons, set_column, single_column
 from .pii import redact_array
 from .stage import Batch, Stage, Verdict
 
@@ -30,7 +32,23 @@ _FTFY = ftfy.TextFixerConfig(
     remove_control_chars=False,
     explain=False,
 )
-_CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x{80}-\x{9f}\x{200b}\x{feff}]"
+# Bidi marks, embeddings, overrides and isolates (LRM/RLM, ALM, LRE..RLO, LRI..PDI): invisible,
+# they reorder what a reader or a terminal shows ("Trojan Source"), and no training text needs them.
+_BIDI = r"\x{200e}\x{200f}\x{61c}\x{202a}-\x{202e}\x{2066}-\x{2069}"
+# C0 and C1 controls but tab, newline and CR (CR becomes a newline first), zero-width space, BOM.
+_CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\x{80}-\x{9f}\x{200b}\x{feff}" + _BIDI + "]"
+# Terminal escape sequences, removed whole (not only their ESC, which would leave "[31m"): CSI
+# (ESC [ or U+009B, parameters, intermediates, a final byte), OSC (ESC ] ... BEL or ESC \\) and
+# the two-character escapes.
+_ANSI = (r"(?:\x1b\[|\x{9b})[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]{0,1000}(?:\x07|\x1b\\)"
+         r"|\x1b[@-_]")
+# Line breaks other than "\n": CR / CRLF, NEL, and the line and paragraph separators.
+_LINE_BREAK = r"\r\n?|[\x{85}\x{2028}\x{2029}]"
+# In a label, id or group every control goes, tab and newline too (a blank becomes a space).
+_ANY_BLANK = r" *[\t\n\x0b\x0c\r\x{85}\x{2028}\x{2029}][ \t\n\x0b\x0c\r\x{85}\x{2028}\x{2029}]*"
+_ANY_CONTROL = r"[\x00-\x1f\x7f\x{80}-\x{9f}\x{200b}\x{feff}" + _BIDI + "]"
+# In `meta` (JSON text, whose encoder escapes C0 controls itself) the rest: C1, bidi, separators.
+_META_CONTROL = r"[\x7f\x{80}-\x{9f}\x{200b}\x{feff}\x{2028}\x{2029}" + _BIDI + "]"
 _HTML_TAG = r"</?[A-Za-z][^<>]{0,500}>"
 _SPECIAL = r"(<(?:EMAIL|PHONE|IP|CARD)>)|[^\p{L}\p{N}\s.,!?'\"():;%&/+-]"
 
@@ -78,6 +96,21 @@ def _whitespace(values: pa.Array) -> pa.Array:
     return pc.utf8_trim_whitespace(values)
 
 
+def _strip_controls(values: pa.Array) -> pa.Array:
+    """Line breaks made "\n", then every other control and bidi character removed."""
+    values = pc.replace_substring_regex(values, _LINE_BREAK, "\n")
+    return pc.replace_substring_regex(values, f"{_ANSI}|{_CONTROL}", "")
+
+
+def clean_identifier(values: pa.Array, trim: bool = False) -> pa.Array:
+    """A label, id or group with no control or bidi character at all (blanks become a space):
+    done whatever `clean.control_chars` says, as a label holding an escape sequence is never
+    what a user meant and would be printed to terminals as one."""
+    values = pc.replace_substring_regex(values, _ANY_BLANK, " ")
+    values = pc.replace_substring_regex(values, f"{_ANSI}|{_ANY_CONTROL}", "")
+    return pc.utf8_trim_whitespace(values) if trim else values
+
+
 def _steps(opts: settings.Clean) -> list[tuple[str, Callable | None]]:
     """The enabled steps, in the order that keeps each one correct (PII before special-char
     stripping, which would otherwise break emails; lower-casing before PII, so placeholders stay
@@ -88,7 +121,7 @@ def _steps(opts: settings.Clean) -> list[tuple[str, Callable | None]]:
     if opts.strip_html:
         steps += [("html", lambda v: _unescape_html(pc.replace_substring_regex(v, _HTML_TAG, "")))]
     if opts.control_chars:
-        steps.append(("control_chars", lambda v: pc.replace_substring_regex(v, _CONTROL, "")))
+        steps.append(("control_chars", _strip_controls))
     if opts.lowercase:
         steps.append(("lowercase", pc.utf8_lower))
     steps.append(("pii", None))
@@ -128,5 +161,26 @@ class CleanStage(Stage):
         pii: Counter = Counter()
         table = batch.kind.clean(batch.table.combine_chunks(),
                                  lambda values: clean_strings(values, self.opts, changed, pii))
-        return Verdict(reasons=batch.kind.empty_after_clean(table), table=table,
-                       counters={"cleaned": changed, "pii": pii})
+        table = _clean_identifiers(table, batch.kind.label_column, changed)
+        reasons = batch.kind.empty_after_clean(table)
+        if batch.kind.label_column:  # a label of nothing but controls is no label
+            reasons = pc.coalesce(reasons, empty_reasons(table, [batch.kind.label_column]))
+        return Verdict(reasons=reasons, table=table, counters={"cleaned": changed, "pii": pii})
+
+
+def _clean_identifiers(table: pa.Table, label: str | None, changed: Counter) -> pa.Table:
+    """The label, id, group and meta columns cleaned of controls (see `clean_identifier`),
+    counted as `label` / `identifiers` only when a row changed (they rarely do)."""
+    steps = [(label, "label", partial(clean_identifier, trim=True))] if label else []
+    steps += [("id", "identifiers", clean_identifier), ("group", "identifiers", clean_identifier),
+              ("meta", "identifiers", lambda v: pc.replace_substring_regex(v, _META_CONTROL, ""))]
+    for column, counter, step in steps:
+        if column not in table.column_names:
+            continue
+        before = single_column(table, column)
+        after = step(before)
+        n = int(pc.sum(pc.fill_null(pc.not_equal(before, after), False)).as_py() or 0)
+        if n:
+            changed[counter] += n
+            table = set_column(table, column, after)
+    return table

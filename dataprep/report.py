@@ -19,6 +19,8 @@ from markupsafe import Markup
 from rich.console import Console
 from rich.table import Table
 
+from common.terminal import plain
+
 from . import plots
 from .errors import DataprepError
 from .samples import add_capped
@@ -159,11 +161,12 @@ def _dedup_report(plan) -> dict[str, Any]:
 
 
 def print_report(report: dict[str, Any], console: Console | None = None) -> None:
-    """The compact terminal view."""
+    """The compact terminal view. Reasons, labels and names can come from the data (a custom
+    stage's reason, a label): they are cells of text (`plain`), never markup."""
     console = console or Console()
     c = report["counts"]
     table = Table(
-        title=f"{report['name']}@{report['version']} ({report['kind']})",
+        title=plain(f"{report['name']}@{report['version']} ({report['kind']})"),
         show_header=True,
         header_style="bold",
     )
@@ -172,17 +175,17 @@ def print_report(report: dict[str, Any], console: Console | None = None) -> None
     table.add_row("input", str(c["input"]))
     table.add_row("rejected (rejected.jsonl)", str(c["rejected"]))
     for reason, n in c["rejected_by_reason"].items():
-        table.add_row(f"  {reason}", str(n), style="dim")
+        table.add_row(plain(f"  {reason}"), str(n), style="dim")
     table.add_row("filtered (removed.jsonl)", str(sum(c["filtered_by_reason"].values())))
     for reason, n in c["filtered_by_reason"].items():
-        table.add_row(f"  {reason}", str(n), style="dim")
+        table.add_row(plain(f"  {reason}"), str(n), style="dim")
     table.add_row(
         "duplicates exact / near", f"{c['duplicates']['exact']} / {c['duplicates']['near']}"
     )
     table.add_row("augmented (train only)", str(sum(c["augmented"].values())))
     for entry in report["augmentation"]:
         rejected = sum(entry["rejected_by_reason"].values())
-        table.add_row(f"  {entry['augmenter']}",
+        table.add_row(plain(f"  {entry['augmenter']}"),
                       f"{entry['accepted']} of {entry['candidates']} ({rejected} rejected)",
                       style="dim")
     for split in SPLITS:
@@ -195,12 +198,13 @@ def print_report(report: dict[str, Any], console: Console | None = None) -> None
                   else f"[red]{leak['cross_split_pairs']}[/red]")
     langs = report["languages"]["detected"]
     if langs:
-        table.add_row("languages", ", ".join(f"{k} {v}" for k, v in list(langs.items())[:6]))
+        table.add_row("languages", plain(", ".join(f"{k} {v}" for k, v in list(langs.items())[:6])))
     if report["rare_labels"]:
-        table.add_row("labels too rare to split (train only)", ", ".join(report["rare_labels"]))
+        table.add_row("labels too rare to split (train only)",
+                      plain(", ".join(report["rare_labels"])))
     pii = report["cleaning"]["pii"]
     if pii:
-        table.add_row("PII redacted", ", ".join(f"{k} {v}" for k, v in pii.items()))
+        table.add_row("PII redacted", plain(", ".join(f"{k} {v}" for k, v in pii.items())))
     console.print(table)
 
 
