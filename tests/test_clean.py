@@ -111,3 +111,60 @@ def test_empty_after_clean_names_the_field():
     verdict = CleanStage(DEFAULT)(Batch(table, get_kind("instruction")))
     assert verdict.reasons.to_pylist() == [
         "empty_after_clean:prompt", "empty_after_clean:response"]
+
+
+#: Characters no cleaned text keeps: C0/C1 controls, bidi marks, embeddings, overrides, isolates.
+UNSAFE = ("\x00\x07\x1b\x7f\x9b\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+          "\u200e\u200f\u061c")
+
+
+def _no_unsafe(value: str) -> bool:
+    return not any(c in value for c in UNSAFE + "\u2028\u2029\x85")
+
+
+@pytest.mark.parametrize("control_chars", [True, False])
+def test_labels_lose_every_control_whatever_the_recipe_says(control_chars):
+    table = pa.table({"id": ["a", "b", "c"], "source": ["f:1", "f:2", "f:3"],
+                      "group": [None, None, None], "meta": [None, None, None],
+                      "text": ["fine text", "more text", "third text"],
+                      "label": ["pos\u0000\u001b[31m", "very\n\tpositive\u202e", "\x00\x1b[0m "]},
+                     schema=record_schema("classification"))
+    opts = type(DEFAULT).model_validate({**DEFAULT.model_dump(), "control_chars": control_chars})
+    verdict = CleanStage(opts)(Batch(table, get_kind("classification")))
+    assert verdict.table.column("label").to_pylist() == ["pos", "very positive", ""]
+    assert verdict.reasons.to_pylist() == [None, None, "empty_after_clean:label"]
+    assert verdict.counters["cleaned"]["label"] == 3
+
+
+def test_bidi_separators_and_escape_sequences_leave_every_text():
+    out, changed, _ = clean([f"a b{c}" for c in UNSAFE] + ["one\u2028two\u2029three\x85four",
+                                                          "x\x1b]0;title\x07y\x1b[2Jz\x1b[0m"])
+    assert out[:len(UNSAFE)] == ["a b"] * len(UNSAFE)
+    assert out[-2:] == ["one\ntwo\nthree\nfour", "xyz"]
+    assert changed["control_chars"] == len(UNSAFE) + 2
+
+
+def test_control_chars_off_leaves_text_alone_but_not_labels():
+    out, _, _ = clean(["a\u202eb"], control_chars=False)
+    assert out == ["a\u202eb"]
+
+
+@pytest.mark.parametrize("kind", ["classification", "instruction", "chat"])
+def test_every_text_column_of_every_kind_is_cleaned(kind):
+    dirty = "hi \u202ethere\u2028you \x1b[31mred\x9b1m"
+    columns = {"classification": {"text": [dirty], "label": [f"pos{UNSAFE}"]},
+               "instruction": {"prompt": [dirty], "response": [dirty]},
+               "chat": {"messages": [[{"role": "user", "content": dirty},
+                                      {"role": "assistant", "content": dirty}]]}}[kind]
+    table = pa.table({"id": [f"id{UNSAFE}"], "source": ["f:1"], "group": [f"g\u202e{UNSAFE}"],
+                      "meta": ['{"x": "a\u2066b\x9b"}'], **columns},
+                     schema=record_schema(kind))
+    verdict = CleanStage(DEFAULT)(Batch(table, get_kind(kind)))
+    row = verdict.table.to_pylist()[0]
+    strings = [v for v in row.values() if isinstance(v, str)]
+    strings += [m[k] for m in row.get("messages") or [] for k in ("role", "content")]
+    assert strings and all(_no_unsafe(s) for s in strings), row
+    texts = [row[c] for c in ("text", "prompt", "response") if c in row]
+    texts += [m["content"] for m in row.get("messages") or []]
+    assert set(texts) == {"hi there\nyou red"}
+    assert row["id"] == "id" and row["group"] == "g" and row["meta"] == '{"x": "ab"}'

@@ -84,3 +84,50 @@ def test_empty_recipe_file_is_all_defaults(tmp_path):
     path = tmp_path / "empty.yaml"
     path.write_text("")
     assert load_recipe(path).resolved() == resolve_recipe({}).resolved()
+
+
+def _nested_aliases(levels: int) -> str:
+    """The "billion laughs": each level a list of nine aliases of the one before (9**levels)."""
+    lines = ["kind: chat", "fields:", "  l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"  l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, levels + 1)]
+    return "\n".join(lines) + "\n"
+
+
+def test_aliases_are_refused_at_once_naming_the_line(tmp_path):
+    import time
+
+    path = tmp_path / "bomb.yaml"
+    path.write_text(_nested_aliases(12))  # 9**12 strings if it were expanded
+    started = time.perf_counter()
+    with pytest.raises(DataprepError, match=r"bomb\.yaml:4: .*alias \*l0 not allowed"):
+        load_recipe(path)
+    assert time.perf_counter() - started < 2
+
+
+def test_anchors_without_aliases_and_a_bom_are_fine(tmp_path):
+    path = tmp_path / "recipe.yaml"
+    path.write_bytes("\ufeffkind: &k chat\nseed: 7\n".encode())
+    recipe = load_recipe(path)
+    assert recipe.kind == "chat" and recipe.seed == 7
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    (b"kind: chat\n# caf\xe9\n", "recipe.yaml:2: not UTF-8 (byte 0xe9)"),
+    (b"seed: -1\n", "seed: -1: Input should be greater than or equal to 0"),
+    (b"split:\n  ratios: [0, 0, 0]\n", "split.ratios: the ratios must not all be 0"),
+    (b"[" * 100_000, "nested too deeply"),
+    (b"seed: 1\n" + b"#" * (2 << 20), "over 1 MB, not a recipe"),
+    (b"fields: [" + b"1, " * 50_000 + b"1]\n", "fields: [1, 1, 1"),
+])
+def test_recipe_files_that_are_no_recipe_are_one_short_line(tmp_path, data, message):
+    path = tmp_path / "recipe.yaml"
+    path.write_bytes(data)
+    with pytest.raises(DataprepError) as err:
+        load_recipe(path)
+    text = str(err.value)
+    assert str(path) in text and message in text and "\n" not in text and len(text) < 300, text
+
+
+def test_a_folder_is_not_a_recipe(tmp_path):
+    with pytest.raises(DataprepError, match="is a folder, not a recipe file"):
+        load_recipe(tmp_path)

@@ -136,3 +136,57 @@ def _state(pid: int) -> str | None:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
         return None
+
+
+@pytest.mark.parametrize("spec", [
+    "/abs@latest", "../..@latest", "..@latest", ".hidden@latest", "a/b@latest", "ds@../x",
+    "ds@/etc", "ds@LATEST", "ds@0123456789abc", "ds@latest/..", "@latest", "x" * 101 + "@latest",
+    ""])
+def test_specs_that_could_name_a_path_are_refused_before_any_read(tmp_path, spec):
+    for name in ("ds", "abs", "a", "x" * 101):  # whatever they name exists, even outside
+        (tmp_path / "store" / name).mkdir(parents=True, exist_ok=True)
+    with pytest.raises(store.DataprepError, match="invalid dataset name|must be 'latest'"):
+        store.resolve(tmp_path / "store", spec)
+
+
+def test_a_name_of_100_characters_is_fine_and_101_is_not():
+    assert store.check_name("n" * 100) == "n" * 100
+    with pytest.raises(store.DataprepError, match="101 characters, at most 100"):
+        store.check_name("n" * 101)
+
+
+def _complete(root: Path, name: str, version: str) -> Path:
+    path = root / name / version
+    path.mkdir(parents=True)
+    (path / store.MANIFEST_FILE).write_text("{}")
+    return path
+
+
+@pytest.mark.parametrize(("content", "ok"), [
+    ("aaaaaaaaaaaa\n", True), ("aaaaaaaaaaaa", True), ("bbbbbbbbbbbb\n", False),
+    ("../other/aaaaaaaaaaaa\n", False), ("{root}/ds/aaaaaaaaaaaa\n", False), ("", False),
+    ("\x00\x1b[2J", False)])
+def test_latest_is_a_version_id_of_a_complete_version_never_a_path(tmp_path, content, ok):
+    _complete(tmp_path, "ds", "a" * 12)
+    _complete(tmp_path, "other", "a" * 12)
+    (tmp_path / "ds" / "bbbbbbbbbbbb").mkdir()  # an id, but no manifest: not complete
+    (tmp_path / "ds" / store.LATEST_FILE).write_text(content.replace("{root}", str(tmp_path)))
+    if ok:
+        assert store.read_latest(tmp_path, "ds") == "a" * 12
+        assert store.latest(tmp_path, "ds") == "a" * 12
+    else:
+        with pytest.raises(store.DataprepError, match="not the id of a complete version"):
+            store.read_latest(tmp_path, "ds")
+        assert store.latest(tmp_path, "ds") is None  # a run then writes a good pointer
+
+
+def test_outputs_inside_the_store_are_refused(tmp_path):
+    root = tmp_path / "store"
+    version = _complete(root, "ds", "a" * 12)
+    for inside in (version / store.MANIFEST_FILE, root / "x.html",
+                   tmp_path / "elsewhere" / ".." / "store" / "ds" / "r.html"):
+        with pytest.raises(store.DataprepError, match="inside the store"):
+            store.check_outside_store(root, inside)
+    assert store.check_outside_store(root, tmp_path / "r.html") == tmp_path / "r.html"
+    with pytest.raises(store.DataprepError, match="does not exist"):
+        store.check_outside_store(root, tmp_path / "no" / "r.html")
