@@ -389,6 +389,14 @@ def columns(draw, kind: str) -> list[tuple[str, Any]]:
     return out or [("text", text_value)]
 
 
+def _csv_record(cells: list[str], delimiter: str) -> str:
+    """One record, with every cell holding CR or LF quoted: the csv writer quotes only the
+    characters of its own line terminator, so with LF ends a bare CR would end the record."""
+    out = io.StringIO()
+    csv.writer(out, delimiter=delimiter, lineterminator="\r\n").writerow(cells)
+    return out.getvalue().removesuffix("\r\n")
+
+
 #: A CSV cell over Python's default 128 KB field limit.
 HUGE_CELL = "refund " * 20000
 
@@ -412,12 +420,9 @@ def delimited_file(draw, delimiter: str, gz: bool = False) -> HostileFile:
         elif fate == 1 and len(cells) > 1:
             cells.pop()
         records.append(cells)
-    out = io.StringIO()
     end = draw(st.sampled_from(["\n", "\r\n", "\r"]))
-    writer = csv.writer(out, delimiter=delimiter, lineterminator=end)
-    writer.writerow([name for name, _ in cols])
-    writer.writerows(records)
-    text = out.getvalue()
+    text = "".join(_csv_record(cells, delimiter) + end
+                   for cells in [[name for name, _ in cols], *records])
     if draw(st.integers(0, 3)) == 0:
         text = BOM + text
     name = "in." + ("tsv" if delimiter == "\t" else "csv") + ".gz" * gz
