@@ -357,3 +357,24 @@ def test_json_and_quiet_print_only_the_result(monkeypatch, capsys, cwd, ws):
     code, out, err = train(monkeypatch, capsys, *base, "--output", cwd / "b", "--quiet")
     assert code == 0, err
     assert out == f"{cwd / 'b'}\n"
+    # the commands on a run that print a result
+    run, store = cwd / "a", ["--store", ws["store"]]
+    code, out, err = train(monkeypatch, capsys, "predict", run, "--split", "test", *store,
+                           "--json")
+    assert code == 0, err
+    predicted = json.loads(out)
+    assert predicted["mode"] == "labels" and Path(predicted["output"]).is_file()
+    code, out, err = train(monkeypatch, capsys, "predict", run, "--split", "test", *store,
+                           "--output", cwd / "p.jsonl", "--quiet")
+    assert (code, out) == (0, f"{cwd / 'p.jsonl'}\n"), err
+    code, out, err = train(monkeypatch, capsys, "evaluate", run, *store, "--quiet")
+    assert code == 0 and (Path(out.strip()) / "metrics.json").is_file(), err
+    code, out, err = train(monkeypatch, capsys, "report", run, *store, "--quiet")
+    assert (code, out) == (0, f"{run / 'report.html'}\n"), err
+    code, out, err = train(monkeypatch, capsys, "export", run, "--format", "merged", "--json")
+    assert code == 0, err
+    exported = json.loads(out)
+    assert exported["output"] == str(run / "export-merged") and exported["files"]
+    code, _, err = train(monkeypatch, capsys, "evaluate", run, "--json", "--quiet")
+    assert code == 2
+    assert_one_line(err, "--json and --quiet: give one of them")

@@ -77,6 +77,24 @@ CONFIG = inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=Non
                                help="YAML file with the same keys; flags given win.")])
 
 
+#: The two output switches of every command that prints a result (`train` and the commands on
+#: a run share them).
+AsJson = Annotated[bool, typer.Option("--json", help="Print the result as one JSON document "
+                                                    "on stdout, and nothing else there.")]
+Quiet = Annotated[bool, typer.Option("--quiet", help="Print only the essential result (a path) "
+                                                     "on stdout.")]
+
+
+def result_only(as_json: bool, quiet: bool) -> contextlib.AbstractContextManager:
+    """Where what a command prints on its way goes: with --json or --quiet, stdout holds the
+    result alone, so everything printed before it (transformers' progress callback writes its
+    logs to stdout) goes to stderr."""
+    if as_json and quiet:
+        raise TrainUsageError("--json and --quiet: give one of them")
+    return contextlib.redirect_stdout(sys.stderr) if as_json or quiet else \
+        contextlib.nullcontext()
+
+
 def package_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
@@ -92,18 +110,16 @@ def show_version(value: bool) -> None:
         raise typer.Exit()
 
 
-def _switch(name: str, flag: str, help: str, **extra: Any) -> inspect.Parameter:
-    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=False,
-                             annotation=Annotated[bool, typer.Option(flag, help=help, **extra)])
-
-
 OWN = [
     CONFIG,
-    _switch("as_json", "--json", "Print the result (run directory, metrics) as one JSON "
-                                 "document on stdout, and nothing else there."),
-    _switch("quiet", "--quiet", "Print only the run directory on stdout."),
-    _switch("version", "--version", "Print the version and exit.", is_eager=True,
-            callback=show_version),
+    inspect.Parameter("as_json", inspect.Parameter.KEYWORD_ONLY, default=False,
+                      annotation=AsJson),
+    inspect.Parameter("quiet", inspect.Parameter.KEYWORD_ONLY, default=False,
+                      annotation=Quiet),
+    inspect.Parameter("version", inspect.Parameter.KEYWORD_ONLY, default=False,
+                      annotation=Annotated[bool, typer.Option(
+                          "--version", help="Print the version and exit.", is_eager=True,
+                          callback=show_version)]),
 ]
 
 
@@ -144,16 +160,12 @@ def train(**flags: Any) -> None:
     Then use the run: train predict|evaluate|report|serve|export RUN --help."""
     config, as_json, quiet = flags.pop("config"), flags.pop("as_json"), flags.pop("quiet")
     flags.pop("version")
-    if as_json and quiet:
-        raise TrainUsageError("--json and --quiet: give one of them")
+    output_mode = result_only(as_json, quiet)
     cfg = resolve_config({k: None if k in ON_SWITCHES and not v else v
                           for k, v in flags.items()}, config)
     from .runner import run_training  # torch and transformers: only once the settings hold
 
-    # with --json or --quiet, stdout holds the result alone: what training itself prints
-    # there (transformers' progress callback writes its logs to stdout) goes to stderr
-    with contextlib.redirect_stdout(sys.stderr) if as_json or quiet else \
-            contextlib.nullcontext():
+    with output_mode:
         result = run_training(cfg)
     if os.environ.get("RANK", "0") != "0":
         return
