@@ -138,8 +138,8 @@ class RunRecord(BaseModel):
 
     identity: Identity
     config: TrainConfig
-    labels: list[str] | None = None
-    label_first_tokens: list[str] | None = None
+    labels: list[str] | None = None                    # a classifier's, in head order
+    label_first_tokens: dict[str, int] | None = None   # label -> its first answer token
 
 
 def read_run_file(run_file: Path) -> dict[str, Any]:
