@@ -14,6 +14,9 @@ from .terminal import printable
 class UserError(Exception):
     """A problem with the user's input, recipe, store, model or request, not a bug."""
 
+    #: The exit status: 1, or 2 for a subclass that reports a usage error (a bad flag).
+    exit_code = 1
+
 
 def run_command(app: Callable[[], object]) -> None:
     """Run a CLI app: typer handles usage errors (exit 2); a user's mistake is one line on
@@ -22,4 +25,4 @@ def run_command(app: Callable[[], object]) -> None:
         app()
     except UserError as exc:
         print(f"error: {printable(exc)}", file=sys.stderr)  # one line, whatever the data held
-        sys.exit(1)
+        sys.exit(exc.exit_code)

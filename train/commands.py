@@ -8,11 +8,13 @@ from __future__ import annotations
 import typer
 
 from . import export, run_report, search
+from .cli import CONTEXT
 from .evaluate import evaluate
 from .predict import predict
 from .serve import serve
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True,
+                  context_settings=CONTEXT,
                   help="Use a trained run: predict, evaluate, report, serve, export.")
 
 #: The subcommand names, which `cli.main` routes here (anything else is a training run).

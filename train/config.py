@@ -6,6 +6,7 @@ file, and what `run.json` stores. Method defaults, then the config file, then th
 from __future__ import annotations
 
 import difflib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from .errors import TrainError
+from .errors import TrainError, TrainUsageError
 
 METHODS = ("lora", "full", "classifier")
 
@@ -45,6 +46,14 @@ SCHEDULER_KWARGS: dict[str, dict[str, Any]] = {"cosine_with_min_lr": {"min_lr_ra
 #: The flag form of the one positional setting.
 ARGUMENT = "argument"
 
+#: Devices a run can name: torch's device strings for the backends training supports.
+DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+#: A config file is a few dozen keys; anything far larger is a mistake (or an attack on the
+#: reader), refused before YAML parses it.
+MAX_CONFIG_BYTES = 1_000_000
+#: The largest seed numpy's generators (which transformers' `set_seed` seeds) accept.
+MAX_SEED = 2**32 - 1
+
 
 def setting(default: Any, help: str, flag: str | None = None, aka: tuple[str, ...] = (),
             **constraints: Any) -> Any:
@@ -62,36 +71,45 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    dataset: str = setting(..., "Dataset version: NAME@VERSION or NAME@latest.", flag=ARGUMENT)
+    dataset: str = setting(..., "Dataset version: NAME@VERSION or NAME@latest.", flag=ARGUMENT,
+                           min_length=1)
     model: str = setting(..., "Hub id, local directory, or built-in: smollm2-135m-instruct, "
-                              "minilm-l6.", aka=("model_name_or_path", "base_model"))
+                              "minilm-l6.", aka=("model_name_or_path", "base_model"),
+                         min_length=1)
     method: str = setting("lora", "lora, full or classifier.")
     output: str | None = setting(None, "Run directory (default runs/<name>-<version>-<time>/).",
-                                 aka=("output_dir",))
-    store: str | None = setting(None, "Dataset store (default $DATAPREP_STORE or ./store).")
+                                 aka=("output_dir",), min_length=1)
+    store: str | None = setting(None, "Dataset store (default $DATAPREP_STORE or ./store).",
+                                min_length=1)
     epochs: float | None = setting(None, "Passes over the train split (default 3).",
-                                   aka=("num_train_epochs",))
-    max_steps: int = setting(-1, "Stop after this many optimizer steps (-1: run the epochs).")
+                                   aka=("num_train_epochs",), gt=0, allow_inf_nan=False)
+    max_steps: int = setting(-1, "Stop after this many optimizer steps (-1: run the epochs).",
+                             ge=-1)
     lr: float | None = setting(None, "Learning rate (default by method: LoRA 2e-4, full 2e-5, "
-                                     "classifier by model size).", aka=("learning_rate",))
+                                     "classifier by model size).", aka=("learning_rate",),
+                               gt=0, allow_inf_nan=False)
     batch_size: int | None = setting(None, "Examples per device and step (default 16, "
                                            "classifier 32).",
-                                     aka=("per_device_train_batch_size", "train_batch_size"))
+                                     aka=("per_device_train_batch_size", "train_batch_size"),
+                                     ge=1)
     grad_accum: int = setting(1, "Gradient accumulation steps.",
-                              aka=("gradient_accumulation_steps",))
+                              aka=("gradient_accumulation_steps",), ge=1)
     max_length: int | None = setting(None, "Tokens per example (default 512, classifier 64).",
-                                     aka=("max_seq_length", "model_max_length"))
+                                     aka=("max_seq_length", "model_max_length"), ge=1)
     lora_r: int | None = setting(None, "LoRA rank; 0 trains every weight (default 16; "
-                                       "classifier by model size).", aka=("r", "lora_rank"))
-    lora_alpha: int = setting(32, "LoRA alpha (the adapter's scale is alpha / r).")
-    lora_dropout: float = setting(0.05, "Dropout on the LoRA layers' input.")
+                                       "classifier by model size).", aka=("r", "lora_rank"),
+                                 ge=0)
+    lora_alpha: int = setting(32, "LoRA alpha (the adapter's scale is alpha / r).", ge=1)
+    lora_dropout: float = setting(0.05, "Dropout on the LoRA layers' input.", ge=0, lt=1)
     target_modules: list[str] = setting(["all-linear"], "Comma-separated module names, or "
-                                                        "all-linear.")
+                                                        "all-linear.", min_length=1)
     eval_steps: int | None = setting(None, "Steps between evaluations and checkpoints "
-                                           "(default twice an epoch).")
+                                           "(default twice an epoch).", ge=1)
     early_stopping_patience: int | None = setting(3, "Evaluations without improvement before "
-                                                     "training stops (0: no early stopping).")
-    seed: int = setting(42, "Seed of the weights' initialisation and the data order.")
+                                                     "training stops (0: no early stopping).",
+                                                  ge=0)
+    seed: int = setting(42, "Seed of the weights' initialisation and the data order.", ge=0,
+                        le=MAX_SEED)
     resume: bool = setting(False, "Continue the newest run of this version from its last "
                                   "checkpoint.", aka=("resume_from_checkpoint",))
     merge: bool = setting(False, "Also write the adapter merged into the weights (merged/).")
@@ -103,9 +121,9 @@ class TrainConfig(BaseModel):
         flag="--gradient-checkpointing/--no-gradient-checkpointing")
     trust_remote_code: bool = setting(False, "Run code that ships with the model.")
     warmup_ratio: float = setting(0.05, "Share of the optimizer steps that warm the learning "
-                                        "rate up.", ge=0, lt=1)
-    weight_decay: float = setting(0.0, "AdamW weight decay.", ge=0)
-    device: str = setting("auto", "auto (the GPU when there is one) or cpu.")
+                                        "rate up.", ge=0, lt=1, allow_inf_nan=False)
+    weight_decay: float = setting(0.0, "AdamW weight decay.", ge=0, allow_inf_nan=False)
+    device: str = setting("auto", "auto (the GPU when there is one), cpu, cuda, cuda:N or mps.")
     freeze_layers: int | None = setting(None, "Freeze the embeddings and the first N transformer "
                                               "blocks (with LoRA: the adapter goes on the other "
                                               "blocks only).", ge=0)
@@ -127,7 +145,7 @@ class TrainConfig(BaseModel):
                                         "bf16 compute (bitsandbytes, CUDA only).")
     folds: int | None = setting(None, "K-fold cross-validation over train + validation "
                                       "(classifier): K runs, out-of-fold predictions and the "
-                                      "rows whose label is likely wrong.")
+                                      "rows whose label is likely wrong.", ge=2)
     max_tokens_per_batch: int | None = setting(
         None, "Packed training: fill each batch with rows up to this many tokens (replaces "
               "--batch-size for training; a longer row is a batch alone).", ge=1)
@@ -141,6 +159,29 @@ class TrainConfig(BaseModel):
         """`--target-modules q_proj,v_proj` and a config file's list mean the same."""
         if isinstance(value, str):
             return [m.strip() for m in value.split(",") if m.strip()]
+        return value
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, value: str) -> str:
+        if value not in METHODS:
+            raise PydanticCustomError("choice", f"use one of: {', '.join(METHODS)}")
+        return value
+
+    @field_validator("max_steps")
+    @classmethod
+    def _steps_or_epochs(cls, value: int) -> int:
+        """0 steps would save an untrained model as if it were a run."""
+        if value == 0:
+            raise PydanticCustomError("choice", "use -1 (run the epochs) or at least 1")
+        return value
+
+    @field_validator("device")
+    @classmethod
+    def _known_device(cls, value: str) -> str:
+        """The form only; whether this machine has the device is `check_device`'s question."""
+        if not DEVICE.fullmatch(value):
+            raise PydanticCustomError("choice", "use auto, cpu, cuda, cuda:N or mps")
         return value
 
     @field_validator("lr_scheduler")
@@ -203,6 +244,34 @@ def _meant(key: str) -> str:
     return f" (known keys: {', '.join(TrainConfig.model_fields)})"
 
 
+def read_yaml_file(path: Path) -> Any:
+    """The YAML document in `path`, read as plain data: UTF-8, at most `MAX_CONFIG_BYTES`, and
+    no anchors or aliases. An alias is the one way a small file expands into a huge object
+    (nested aliases grow exponentially), and a config file has no use for one, so the events are
+    scanned before anything is built. Hand-written because PyYAML has no switch for either."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise TrainError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise TrainError(f"{path}: {len(raw):,} bytes is too large for a config file (at most "
+                         f"{MAX_CONFIG_BYTES:,})")
+    try:
+        text = raw.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        raise TrainError(f"{path}: not UTF-8 text (byte {exc.start} is {raw[exc.start]:#04x})"
+                         ) from None
+    try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                raise TrainError(f"{path}: line {event.start_mark.line + 1}: YAML anchors and "
+                                 "aliases (& and *) are not allowed in a config file")
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise TrainError(f"{path}: not valid YAML ({' '.join(str(exc).split())[:200]})"
+                         ) from None
+
+
 def load_config_file(path: str | Path | None) -> dict[str, Any]:
     """The YAML file's keys (the flags' names, with - or _); a key left empty is not given."""
     if path is None:
@@ -210,17 +279,23 @@ def load_config_file(path: str | Path | None) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise TrainError(f"{path}: config file not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise TrainError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    data = read_yaml_file(path)
+    if data is None:
+        return {}
     if not isinstance(data, dict):
-        raise TrainError(f"{path}: a config file must be a mapping of keys to values")
+        raise TrainError(f"{path}: a config file must be a mapping of keys to values, not "
+                         f"a {type(data).__name__}")
     data = {str(k).replace("-", "_"): v for k, v in data.items() if v is not None}
     for key in data:
         if key not in TrainConfig.model_fields:
-            raise TrainError(f"{path}: unknown key {key!r}{_meant(key)}")
+            raise TrainError(f"{path}: unknown key {shown(key)}{_meant(key)}")
     return data
+
+
+def shown(value: Any, limit: int = 80) -> str:
+    """A value as a message quotes it: its repr (escapes, no raw control characters), cut."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 #: How pydantic's error types read in a one-line message.
@@ -228,40 +303,64 @@ PROBLEMS = {"float_parsing": "is not a number", "float_type": "is not a number",
             "int_parsing": "is not a whole number", "int_type": "is not a whole number",
             "int_from_float": "is not a whole number", "bool_parsing": "is not true or false",
             "bool_type": "is not true or false", "string_type": "is not a string",
-            "list_type": "is not a list"}
+            "list_type": "is not a list", "finite_number": "is not a finite number"}
 
 
 def _invalid(exc: ValidationError, merged: dict[str, Any], origin: dict[str, str]) -> TrainError:
-    """The first problem as `config.yaml: epochs: 'three' is not a number` (or `--epochs: ...`
-    for a value that came from a flag)."""
+    """The first problem as `config.yaml: epochs: 'three' is not a number` (exit 1), or as
+    `--epochs: ...` for a value that came from a flag (a usage error, exit 2)."""
     error = exc.errors()[0]
-    key = str(error["loc"][0])
+    key = str(error["loc"][0]) if error["loc"] else ""
     problem = PROBLEMS.get(error["type"]) or f"is invalid ({error['msg'].lower()})"
-    where = f"{origin[key]}: {key}" if key in origin else "--" + key.replace("_", "-")
-    return TrainError(f"{where}: {merged.get(key, error['input'])!r} {problem}")
+    value = shown(merged.get(key, error["input"]))
+    if key in origin:
+        return TrainError(f"{origin[key]}: {key}: {value} {problem}")
+    return TrainUsageError(f"--{key.replace('_', '-')}: {value} {problem}")
+
+
+def check_device(device: str) -> None:
+    """A device the run names must be there: asked for CUDA on a machine without it, training
+    would otherwise run on the CPU and exit 0 as if nothing were wrong."""
+    if device in ("auto", "cpu"):
+        return
+    import torch  # only for a named GPU
+
+    if device == "mps":
+        if not torch.backends.mps.is_available():
+            raise TrainError("--device mps: torch sees no MPS (Apple GPU) device here; use "
+                             "--device auto or cpu")
+        return
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    index = int(device.partition(":")[2] or 0)
+    if index >= count:
+        seen = f"{count} CUDA device{'s' * (count != 1)}" if count else "no CUDA GPU"
+        raise TrainError(f"--device {device}: torch sees {seen} here; use --device auto or cpu")
 
 
 def resolve_config(flags: dict[str, Any], config_file: str | Path | None = None) -> TrainConfig:
-    """Method defaults < config file < flags given on the command line (None = not given)."""
+    """Method defaults < config file < flags given on the command line (None = not given).
+    Everything is checked here, before any data or model is touched or any directory made."""
     from_file = load_config_file(config_file)
     given = {k: v for k, v in flags.items() if v is not None}
     for key in given:
         if key not in TrainConfig.model_fields:
             raise TrainError(f"unknown setting {key!r}{_meant(key)}")
     merged = {**from_file, **given}
-    for key in ("dataset", "model"):
-        if not merged.get(key):
-            raise TrainError(f"missing {key}: give it on the command line or in --config")
+    if not merged.get("dataset"):
+        raise TrainUsageError("missing the dataset version (NAME@VERSION): give it on the "
+                              "command line or as `dataset:` in --config")
+    if not merged.get("model"):
+        raise TrainUsageError("missing --model: give it on the command line or as `model:` in "
+                              "--config")
     try:
         cfg = TrainConfig.model_validate(merged)
     except ValidationError as exc:
         origin = {k: str(config_file) for k in from_file if k not in given}
         raise _invalid(exc, merged, origin) from None
-    if cfg.method not in METHODS:
-        raise TrainError(f"unknown method {cfg.method!r} (use one of: {', '.join(METHODS)})")
     for key, value in METHOD_DEFAULTS[cfg.method].items():
         if getattr(cfg, key) is None:
             setattr(cfg, key, value)
     if cfg.method == "lora" and cfg.lora_r < 1:
         raise TrainError("--method lora needs --lora-r of at least 1 (use --method full)")
+    check_device(cfg.device)
     return cfg

@@ -19,7 +19,8 @@ from typing import Annotated, Any
 
 import typer
 
-from .errors import TrainError
+from .cli import Quiet
+from .errors import TrainError, TrainUsageError
 
 SPLIT_NAMES = ("train", "validation", "test")
 
@@ -101,6 +102,7 @@ def evaluate(
              "runs/<run>/evaluations/).", show_default=False)] = None,
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print the metrics as one JSON object on stdout.")] = False,
+    quiet: Quiet = False,
 ) -> None:
     """A run's metrics and error analysis on a version's split."""
     from .analysis import (
@@ -114,6 +116,8 @@ def evaluate(
     from .outputs import write_json
     from .run_dir import open_run
 
+    if as_json and quiet:
+        raise TrainUsageError("--json and --quiet: give one of them")
     if split not in SPLIT_NAMES:
         raise TrainError(f"--split {split!r}: choose one of {', '.join(SPLIT_NAMES)}")
     for name, value, least in (("--top", top, 0), ("--generate-rows", generate_rows, 0),
@@ -139,6 +143,8 @@ def evaluate(
     record = metrics_record(run.path, analysis)
     write_json(out / "metrics.json", record)
     write_json(out / ANALYSIS_FILE, analysis)
-    print(summary(record, out), file=sys.stderr if as_json else sys.stdout)
+    print(summary(record, out), file=sys.stderr if as_json or quiet else sys.stdout)
     if as_json:
         print(json.dumps(record, ensure_ascii=False))
+    elif quiet:
+        print(out)

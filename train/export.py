@@ -33,6 +33,7 @@ from typing import Annotated, Any
 
 import typer
 
+from .cli import AsJson, Quiet, result_only
 from .errors import TrainError
 
 FORMATS = ("merged", "hub", "onnx")
@@ -55,12 +56,19 @@ def command(
                                                    "or ./store, else the run's).")] = None,
     merge: Annotated[bool, typer.Option("--merge", help="hub: merged weights even where the "
                                                         "adapter would do.")] = False,
+    as_json: AsJson = False,
+    quiet: Quiet = False,
 ) -> None:
     """Export a run: merged weights, a folder for the Hub, or ONNX checked against torch."""
     from .run_dir import open_run
 
-    path = export_run(open_run(run, store), fmt, output, merge=merge)
-    print(path)
+    with result_only(as_json, quiet):
+        path = export_run(open_run(run, store), fmt, output, merge=merge)
+    if as_json:
+        print(json.dumps({"output": str(path), "format": fmt,
+                          "files": sorted(p.name for p in path.iterdir())}))
+    else:
+        print(path)
 
 
 def export_run(run, fmt: str, output: Path | None = None, merge: bool = False) -> Path:

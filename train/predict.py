@@ -24,6 +24,7 @@ import typer
 
 from dataprep.store import SPLITS
 
+from .cli import AsJson, Quiet, result_only
 from .errors import TrainError
 
 if TYPE_CHECKING:   # torch comes with these; the command imports them once it runs
@@ -79,11 +80,14 @@ def predict(
     merge: Annotated[bool, typer.Option(
         help="Merge a LoRA adapter into the weights at load (same outputs, faster) or keep "
         "it applied as an adapter.")] = True,
+    as_json: AsJson = False,
+    quiet: Quiet = False,
 ) -> None:
     """Predict with a run's model on a split of a version or on raw input files; write JSON
     Lines (id, source, input, prediction, reference) and print the file's path last."""
     from .run_dir import open_run
 
+    output_mode = result_only(as_json, quiet)
     run = open_run(run_dir, store)
     gen_flags = {"--max-new-tokens": max_new_tokens, "--temperature": temperature,
                  "--top-p": top_p, "--seed": seed}
@@ -100,11 +104,18 @@ def predict(
     if dropped:
         print(f"{selected.what}{dropped}", file=sys.stderr)
     settings = generation_settings(max_new_tokens, temperature, top_p, seed)
-    records, seconds = run_predictions(run, selected, mode, settings, device, batch_size, merge)
+    with output_mode:
+        records, seconds = run_predictions(run, selected, mode, settings, device, batch_size,
+                                           merge)
     write_jsonl(out, records)
     rate = len(records) / seconds if seconds > 0 else float("inf")
-    print(f"{len(records)} rows of {selected.what} predicted by {run.path} ({mode}) in "
-          f"{seconds:.1f} s: {rate:.1f} rows/s")
+    if as_json:
+        print(json.dumps({"output": str(out), "rows": len(records), "of": selected.what,
+                          "mode": mode, "seconds": round(seconds, 3)}, ensure_ascii=False))
+        return
+    if not quiet:
+        print(f"{len(records)} rows of {selected.what} predicted by {run.path} ({mode}) in "
+              f"{seconds:.1f} s: {rate:.1f} rows/s")
     print(out)
 
 

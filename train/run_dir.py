@@ -17,7 +17,7 @@ from typing import Any
 from common.errors import UserError
 from dataprep.store import Version, open_version
 
-from .checkpoints import RUN_FILE
+from .checkpoints import RUN_FILE, read_run_file
 from .errors import TrainError
 
 #: Files one of which a finished run holds: the adapter, or the full model's weights.
@@ -55,8 +55,17 @@ class TrainedRun:
 
     @cached_property
     def metrics(self) -> dict[str, Any]:
+        """metrics.json, {} where there is none; a damaged one is a one-line error."""
         path = self.path / "metrics.json"
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        if not path.is_file():
+            return {}
+        try:
+            metrics = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, RecursionError) as exc:
+            raise TrainError(f"{path}: not valid JSON ({str(exc)[:120]})") from None
+        if not isinstance(metrics, dict):
+            raise TrainError(f"{path}: not the metrics train wrote (not a JSON object)")
+        return metrics
 
     @cached_property
     def version(self) -> Version:
@@ -102,11 +111,7 @@ def open_run(path: str | Path, store: str | None = None) -> TrainedRun:
     if not run_file.is_file():
         raise TrainError(f"{path}: not a run directory (no {RUN_FILE}; runs are written by "
                          "`train NAME@VERSION --model M`)")
-    try:
-        info = json.loads(run_file.read_text(encoding="utf-8"))
-        info["config"]["method"], info["identity"]["dataset"]  # noqa: B018 (shape check)
-    except (ValueError, KeyError, TypeError):
-        raise TrainError(f"{run_file}: not a run record this version of train wrote") from None
+    info = read_run_file(run_file)
     if not any((path / name).is_file() for name in WEIGHT_FILES):
         raise TrainError(f"{path}: holds no saved model (did training finish? "
                          "`train ... --resume` continues it)")

@@ -21,7 +21,8 @@ import typer
 
 from common.errors import UserError
 
-from .errors import TrainError
+from .cli import Quiet
+from .errors import TrainError, TrainUsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -316,14 +317,18 @@ def report(
                                               "dataset version (default $DATAPREP_STORE, else "
                                               "./store, else the one it was trained from).",
                                               show_default=False)] = None,
+    quiet: Quiet = False,
 ) -> None:
     """The run's report: a terminal summary, report.json and a self-contained report.html."""
     from .run_dir import open_run
 
+    if as_json and quiet:
+        raise TrainUsageError("--json and --quiet: give one of them")
     trained = open_run(run, store)
     written = write_run_report(trained, html)
     if as_json:
         print(json.dumps(written, indent=2, ensure_ascii=False))
         return
-    print_summary(written)
+    if not quiet:
+        print_summary(written)
     print(html or trained.path / REPORT_HTML)

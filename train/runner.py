@@ -9,7 +9,7 @@ from typing import Any
 
 from dataprep.store import open_version
 
-from .checkpoints import output_dir
+from .checkpoints import check_resume, output_dir
 from .config import TrainConfig
 from .data import check_method_fits
 from .folds import check_folds
@@ -28,12 +28,17 @@ def run_training(cfg: TrainConfig) -> TrainResult:
     version = open_version(cfg.dataset, cfg.store)
     check_folds(cfg, version)
     check_method_fits(version, cfg.method)
+    if cfg.method == "classifier":
+        from .recipes.classifier import check_labels
+
+        check_labels(version)  # before any model loads
     if cfg.folds is not None:
         from .recipes import kfold
 
         done = kfold.run(cfg, version)
         return TrainResult(version.spec, done.output, done.summary, done.line)
     out = output_dir(cfg, version)
+    check_resume(out, cfg, version)  # a refused or damaged run stops before any model loads
     if cfg.method == "classifier":
         from .recipes import classifier as recipe
     else:

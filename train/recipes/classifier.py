@@ -18,6 +18,7 @@ from dataprep.store import Version
 
 from ..config import TrainConfig
 from ..data import tokenize_classification
+from ..errors import TrainError
 from ..loop import Flow, fit
 from ..metrics import classifier_reduce, eval_metrics
 from ..modeling import load_classifier, load_tokenizer, trainable_model
@@ -34,8 +35,20 @@ class Setup:
     base: Any                    # the loaded model, before any adapter
 
 
-def prepare(cfg: TrainConfig, version: Version) -> Setup:
+def check_labels(version: Version) -> list[str]:
+    """The version's labels, at least two of them: with one, transformers builds a regression
+    head (num_labels 1) and the run reports accuracy 1.0 on data it cannot get wrong. Refused
+    rather than trained as a one-class check, which would measure nothing."""
     labels = version.labels()
+    if len(labels) < 2:
+        what = f"a single label {labels[0]!r}" if labels else "no labels"
+        raise TrainError(f"{version.spec}: the version has {what}: a classifier needs at "
+                         "least two")
+    return labels
+
+
+def prepare(cfg: TrainConfig, version: Version) -> Setup:
+    labels = check_labels(version)
     tokenizer = load_tokenizer(cfg)
     base = load_classifier(cfg, tokenizer, labels)
     splits, truncated = tokenize_classification(version, tokenizer, cfg.max_length, labels)
