@@ -315,7 +315,9 @@ def run_dataprep(corpus: Path, truth: Truth, workdir: Path, code: Path = ROOT, t
     recipe = workdir / "recipe.yaml"
     recipe.write_text(RECIPE, encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(code)}
-    measured = measure([sys.executable, *dataprep_command(corpus, store, recipe)], env=env)
+    # cwd: `python -m` puts the working directory first on sys.path, before PYTHONPATH
+    measured = measure([sys.executable, *dataprep_command(corpus, store, recipe)], env=env,
+                       cwd=workdir)
     if measured.returncode:
         raise _failed("dataprep run", measured)
     version = store / "bench" / measured.stdout.strip().splitlines()[-1]
@@ -533,7 +535,7 @@ def profile_dataprep(corpus: Path, rows: int, workdir: Path, timed_seconds: floa
     recipe = workdir / "recipe.yaml"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "DATAPREP_WORKERS": "1"}
     measured = measure([sys.executable, "-m", "cProfile", "-o", str(prof),
-                        *dataprep_command(corpus, store, recipe)], env=env)
+                        *dataprep_command(corpus, store, recipe)], env=env, cwd=workdir)
     if measured.returncode:
         raise _failed("the profiled dataprep run", measured)
     print(f"\n## Where the time goes: `dataprep run` at {rows:,} rows under cProfile, one "

@@ -23,6 +23,7 @@ import argparse
 import gzip
 import json
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
@@ -112,8 +113,11 @@ def outcome(measured: Measured, store: Path) -> str:
 
 
 def last_line(text: str) -> str:
+    """The error's own line (a traceback's last line names the exception), else the last."""
     lines = [line for line in text.strip().splitlines() if line.strip()]
-    return lines[-1][:200] if lines else "(nothing on stderr)"
+    errors = [line for line in lines if re.search(r"\w(Error|Exception)\b|Abort|Killed", line)]
+    found = errors or lines
+    return found[-1].strip()[:200] if found else "(nothing on stderr)"
 
 
 def run_case(title: str, path: Path, code: Path, tmp: Path) -> None:
@@ -121,7 +125,8 @@ def run_case(title: str, path: Path, code: Path, tmp: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(code)}
     cmd = [sys.executable, "-m", "dataprep", "run", str(path), "--name", "bench", "--store",
            str(store), "-q"]
-    measured = measure(cmd, env=env, limit_bytes=LIMIT_BYTES)
+    # cwd: `python -m` puts the working directory first on sys.path, before PYTHONPATH
+    measured = measure(cmd, env=env, cwd=tmp, limit_bytes=LIMIT_BYTES)
     peak = max(measured.tree_mib, measured.rss_mib)
     verdict = "under" if peak < TARGET_MIB else "OVER"
     print(f"\n## {title} ({path.stat().st_size / 1e6:,.1f} MB on disk)")
