@@ -511,7 +511,7 @@ def stage_breakdown(prof: Path, rows: int, wall: float, top: int = 3) -> None:
         keys = [k for k in keys if not any(p in stats[k][4] for p in keys if p != k)]
         if not keys:
             missing = ", ".join(f"{f}:{fn}" for f, fn in points)
-            print(f"{stage:<40}{'-':>9}         (not in the profile: {missing})")
+            print(f"{stage:<40}{'-':>9}  (not in the profile: not run, or renamed: {missing})")
         else:
             seconds = _cumulative(stats, keys)
             accounted["first" if i < FIRST_PASS_STAGES else "after"] += seconds
