@@ -1,0 +1,121 @@
+"""One JSON value (a JSON Lines line, a `.json` array item) parsed into a raw row, never raising.
+
+`orjson` parses the common case (about 5x faster than `json`); where it refuses a value the
+standard library decides, so what is accepted, and every reject's reason and detail, are what
+`json.loads` says: `NaN` and integers wider than 64 bits are kept exactly as `json` reads them
+(orjson turns those integers into floats, so a line holding a long run of digits goes to `json`).
+What `json` accepts but a version cannot hold is rejected with a reason: a lone surrogate escape
+(`"\\ud800"`, `invalid_unicode`, it cannot be encoded as UTF-8), an integer of thousands of
+digits or nesting thousands deep (`invalid_json`, with what `json` said). In one object a key
+given twice keeps its last value, as both parsers do.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import orjson
+
+from .line_blocks import RAW_PREFIX_CHARS
+
+
+class RawRow:
+    """One input row before validation: the parsed object, or the error that stopped parsing.
+    `raw` is what `rejected.jsonl` shows of the row: kept as bytes (or the object, for Parquet)
+    and turned into bounded text only for the few rows that are rejected."""
+
+    __slots__ = ("line", "_raw", "obj", "error", "detail")
+
+    def __init__(self, line: int, raw: Any, obj: Any = None, error: str | None = None,
+                 detail: str = "") -> None:
+        self.line, self._raw, self.obj, self.error, self.detail = line, raw, obj, error, detail
+
+    @property
+    def raw(self) -> str:
+        return bounded(raw_text(self._raw))
+
+    def __repr__(self) -> str:
+        return f"RawRow(line={self.line}, error={self.error!r}, obj={self.obj!r:.80})"
+
+
+def raw_text(raw: Any) -> str:
+    """A row's raw form as text: bytes decoded (bad bytes marked), Parquet objects as JSON."""
+    if isinstance(raw, str):
+        return raw
+    if isinstance(raw, bytes | bytearray | memoryview):
+        return bytes(raw).decode("utf-8", "replace")
+    try:
+        return json.dumps(raw, ensure_ascii=False, default=str)
+    except (ValueError, RecursionError):
+        return repr(raw)[:RAW_PREFIX_CHARS]
+
+
+def bounded(text: str, size: int | None = None) -> str:
+    """The first RAW_PREFIX_CHARS characters of a long raw row and a note of its whole size,
+    so `rejected.jsonl` and the report never hold a 50 MB row."""
+    if len(text) <= RAW_PREFIX_CHARS and size is None:
+        return text
+    total = size if size is not None else len(text.encode("utf-8", "surrogatepass"))
+    return f"{text[:RAW_PREFIX_CHARS]}… [{total} bytes in all]"
+
+
+#: Integers orjson would turn into floats (beyond 64 bits); also matches such digits inside
+#: strings, which only costs those lines the slower parser.
+LONG_DIGITS = re.compile(rb"[0-9]{19,}")
+
+
+def not_an_object(line: int, raw: Any, obj: Any) -> RawRow:
+    return RawRow(line, raw, error="not_an_object",
+                  detail=f"a JSON {type(obj).__name__} where an object was expected")
+
+
+def parse_value(line: int, data: bytes, fast: bool = True) -> RawRow:
+    """The row of one JSON value (`data` without its line ending); `fast=False` skips orjson
+    (for values holding long digit runs)."""
+    if fast:
+        try:
+            obj = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+        else:
+            return RawRow(line, data, obj) if type(obj) is dict else not_an_object(line, data, obj)
+    return _parse_slow(line, data)
+
+
+def _parse_slow(line: int, data: bytes) -> RawRow:
+    """The standard library's verdict, with the checks orjson would have made."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return RawRow(line, data, error="invalid_utf8",
+                      detail=f"invalid UTF-8 byte at column {exc.start + 1}")
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return RawRow(line, data, error="invalid_json", detail=f"{exc.msg} (column {exc.colno})")
+    except RecursionError:
+        return RawRow(line, data, error="invalid_json", detail="nested too deeply to be read")
+    except ValueError as exc:  # an integer of more digits than Python converts
+        return RawRow(line, data, error="invalid_json", detail=str(exc))
+    if not isinstance(obj, dict):
+        return not_an_object(line, data, obj)
+    problem = unencodable(obj)
+    if problem:
+        return RawRow(line, data, error="invalid_unicode", detail=problem)
+    return RawRow(line, data, obj)
+
+
+def unencodable(obj: Any) -> str | None:
+    """Why a parsed value cannot be stored as UTF-8 (a lone surrogate in a key or a string),
+    or None. json.dumps walks keys and nested values in C, so this costs only the rare row
+    that reaches the standard library's parser."""
+    try:
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return (f"a lone surrogate escape (\\u{ord(exc.object[exc.start]):04x}) in a string; "
+                "it is not a character and cannot be stored")
+    except (ValueError, RecursionError) as exc:
+        return f"cannot be stored: {exc}"
+    return None
