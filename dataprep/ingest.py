@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from .errors import DataprepError
 from .json_array import Broken, Item, array_items
-from .json_rows import LONG_DIGITS, RawRow, bounded, parse_value
+from .json_rows import RawRow, bounded, long_digits, parse_value
 from .line_blocks import UTF8_BOM, CheckedReader, LineBlock, Oversized, line_blocks
 
 BATCH_ROWS = 2048
@@ -146,7 +146,7 @@ def iter_rows(block: Block) -> Iterator[RawRow]:
     else:
         for i in block.items:
             yield (too_large(i.oversized, block.max_row_bytes) if i.oversized else
-                   parse_value(i.line, i.data, LONG_DIGITS.search(i.data) is None))
+                   parse_value(i.line, i.data, not long_digits(i.data)))
         if block.broken is not None:
             b = block.broken
             yield RawRow(b.line, bounded(b.prefix.decode("utf-8", "replace"), len(b.prefix)),
@@ -193,7 +193,7 @@ def _jsonl_rows(block: LineBlock, limit: int) -> Iterator[RawRow]:
     or more digits goes to the standard library's parser (see json_rows)."""
     number = block.first_line
     oversized = {note.line: note for note in block.oversized}
-    long_digits = LONG_DIGITS.search(block.data) is not None
+    digits = long_digits(block.data)
     for line in block.data.split(b"\n"):
         if not line.strip():
             if number in oversized:
@@ -202,7 +202,7 @@ def _jsonl_rows(block: LineBlock, limit: int) -> Iterator[RawRow]:
             yield too_large(Oversized(number, len(line), line[:4096]), limit)
         else:
             line = line.rstrip(b"\r")
-            yield parse_value(number, line, not long_digits or LONG_DIGITS.search(line) is None)
+            yield parse_value(number, line, not digits or not long_digits(line))
         number += 1
 
 
