@@ -25,7 +25,7 @@ import pyarrow.parquet as pq
 
 from .errors import DataprepError
 from .json_array import Broken, Item, array_items
-from .json_rows import RawRow, bounded, long_digits, parse_value
+from .json_rows import RawRow, long_digits, parse_value
 from .line_blocks import UTF8_BOM, CheckedReader, LineBlock, Oversized, line_blocks
 
 BATCH_ROWS = 2048
@@ -149,8 +149,7 @@ def iter_rows(block: Block) -> Iterator[RawRow]:
                    parse_value(i.line, i.data, not long_digits(i.data)))
         if block.broken is not None:
             b = block.broken
-            yield RawRow(b.line, bounded(b.prefix.decode("utf-8", "replace"), len(b.prefix)),
-                         error="invalid_json", detail=b.detail)
+            yield RawRow(b.line, b.prefix, error="invalid_json", detail=b.detail)
 
 
 def read_batches(path: Path, batch_rows: int = BATCH_ROWS, max_row_bytes: int = MAX_ROW_BYTES
@@ -171,8 +170,7 @@ def read_batches(path: Path, batch_rows: int = BATCH_ROWS, max_row_bytes: int = 
 
 def too_large(note: Oversized, limit: int) -> RawRow:
     """The reject of a row over `max_row_bytes`, with a bounded prefix of it."""
-    return RawRow(note.line, bounded(note.prefix.decode("utf-8", "replace"), note.size),
-                  error="too_large",
+    return RawRow(note.line, note.prefix, error="too_large", size=note.size,
                   detail=f"the row is {note.size} bytes, over the recipe's max_row_bytes "
                          f"({limit})")
 

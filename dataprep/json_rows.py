@@ -25,15 +25,16 @@ class RawRow:
     `raw` is what `rejected.jsonl` shows of the row: kept as bytes (or the object, for Parquet)
     and turned into bounded text only for the few rows that are rejected."""
 
-    __slots__ = ("line", "_raw", "obj", "error", "detail")
+    __slots__ = ("line", "_raw", "obj", "error", "detail", "size")
 
     def __init__(self, line: int, raw: Any, obj: Any = None, error: str | None = None,
-                 detail: str = "") -> None:
+                 detail: str = "", size: int | None = None) -> None:
         self.line, self._raw, self.obj, self.error, self.detail = line, raw, obj, error, detail
+        self.size = size  # the whole row's size in bytes, where `raw` is only its start
 
     @property
     def raw(self) -> str:
-        return bounded(raw_text(self._raw))
+        return bounded(raw_text(self._raw), self.size)
 
     def __repr__(self) -> str:
         return f"RawRow(line={self.line}, error={self.error!r}, obj={self.obj!r:.80})"
