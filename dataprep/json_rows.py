@@ -87,8 +87,32 @@ def parse_value(line: int, data: bytes, fast: bool = True) -> RawRow:
         except orjson.JSONDecodeError:
             pass
         else:
-            return RawRow(line, data, obj) if type(obj) is dict else not_an_object(line, data, obj)
+            if type(obj) is not dict:
+                return not_an_object(line, data, obj)
+            return _too_deep(line, data, obj) or RawRow(line, data, obj)
     return _parse_slow(line, data)
+
+
+#: The deepest nesting kept. orjson reads 1024 levels and json about 990, but Python code after
+#: them (json.dumps of meta, repr, the schema checks) recurses once a level, and would fail on
+#: the way; no training record needs more than a few levels.
+MAX_DEPTH = 256
+
+
+def _too_deep(line: int, data: bytes, obj: dict[str, Any]) -> RawRow | None:
+    """The reject of a value nested deeper than MAX_DEPTH, else None. Counting brackets screens
+    out nearly every row at C speed; the rest are measured without recursion."""
+    if data.count(b"[") + data.count(b"{") <= MAX_DEPTH:
+        return None
+    stack = [(obj, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return RawRow(line, data, error="invalid_json",
+                          detail=f"nested deeper than {MAX_DEPTH} levels")
+        children = value.values() if isinstance(value, dict) else value
+        stack += [(c, depth + 1) for c in children if isinstance(c, dict | list)]
+    return None
 
 
 def _parse_slow(line: int, data: bytes) -> RawRow:
@@ -108,6 +132,9 @@ def _parse_slow(line: int, data: bytes) -> RawRow:
         return RawRow(line, data, error="invalid_json", detail=str(exc))
     if not isinstance(obj, dict):
         return not_an_object(line, data, obj)
+    deep = _too_deep(line, data, obj)
+    if deep:
+        return deep
     problem = unencodable(obj)
     if problem:
         return RawRow(line, data, error="invalid_unicode", detail=problem)

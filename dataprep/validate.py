@@ -259,7 +259,9 @@ def _per_row(rows: list[RawRow], which: list[int], source: str, mapping: Mapping
         row = rows[i]
         record = canonicalise(row.obj, mapping)
         if not check(record):
-            code, detail = reason_for(first_error(kind, record))
+            error = first_error(kind, record)
+            code, detail = (reason_for(error) if error is not None else
+                            ("invalid:record", "the record does not match the schema"))
             rejects.append((i, Reject(source, row.line, code, detail, row.raw)))
             continue
         kept.append(i)

@@ -61,7 +61,8 @@ SURROGATES = [b'{"text": "a \\ud800 b", "label": "x"}',
               b'{"text": "ok", "label": "x", "extra": {"deep": ["\\udfff"]}}',
               b'{"text": "ok", "label": "x", "k\\ud83d": 1}']
 HUGE = [b'{"text": "ok", "label": "x", "n": 1' + b"0" * 5000 + b"}",
-        b'{"text": "ok", "label": "x", "n": ' + b"[" * 5000 + b"]" * 5000 + b"}"]
+        b'{"text": "ok", "label": "x", "n": ' + b"[" * 5000 + b"]" * 5000 + b"}",
+        b'{"text": "ok", "label": "x", "n": ' + b"[" * 1000 + b"]" * 1000 + b"}"]  # orjson reads it
 
 
 def test_surrogates_huge_integers_and_deep_nesting_are_rejected_per_row(tmp_path):
@@ -70,10 +71,10 @@ def test_surrogates_huge_integers_and_deep_nesting_are_rejected_per_row(tmp_path
     result = run(tmp_path, path)
     reasons = {r["line"]: r["reason"] for r in rejects_of(result)}
     assert reasons == {2: "invalid_unicode", 3: "invalid_unicode", 4: "invalid_unicode",
-                       5: "invalid_json", 6: "invalid_json"}
+                       5: "invalid_json", 6: "invalid_json", 7: "invalid_json"}
     details = {r["line"]: r["detail"] for r in rejects_of(result)}
-    assert "digits" in details[5] and "nested" in details[6]
-    assert result.report["counts"]["input"] == 7
+    assert "digits" in details[5] and "nested" in details[6] and "nested" in details[7]
+    assert result.report["counts"]["input"] == 8
 
 
 def test_the_same_values_in_a_json_array(tmp_path):
@@ -82,8 +83,9 @@ def test_the_same_values_in_a_json_array(tmp_path):
                                           json.dumps(GOOD[1]).encode()]) + b"\n]\n")
     rows = [r for batch in read_batches(path) for r in batch]
     assert [r.error for r in rows] == [None, "invalid_unicode", "invalid_unicode",
-                                       "invalid_unicode", "invalid_json", "invalid_json", None]
-    assert [r.line for r in rows] == [2, 3, 4, 5, 6, 7, 8]
+                                       "invalid_unicode", "invalid_json", "invalid_json",
+                                       "invalid_json", None]
+    assert [r.line for r in rows] == [2, 3, 4, 5, 6, 7, 8, 9]
 
 
 def test_integers_wider_than_64_bits_stay_integers(tmp_path):
