@@ -11,9 +11,7 @@ time, and no row longer than the recipe's `max_row_bytes` is ever held whole.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,10 +21,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .csv_rows import csv_rows
 from .errors import DataprepError
 from .json_array import Broken, Item, array_items
-from .json_rows import RawRow, long_digits, parse_value
-from .line_blocks import UTF8_BOM, CheckedReader, LineBlock, Oversized, line_blocks
+from .json_rows import RawRow, long_digits, parse_value, too_large
+from .line_blocks import UTF8_BOM, CheckedReader, LineBlock, Oversized, line_blocks, text_lines
 
 BATCH_ROWS = 2048
 #: The recipe's default `max_row_bytes`, for callers without a recipe.
@@ -124,7 +123,7 @@ def read_blocks(path: Path, max_row_bytes: int = MAX_ROW_BYTES) -> Iterator[Bloc
         for lines in line_blocks(path, max_row_bytes):
             yield Block(fmt, max_row_bytes, lines=lines)
     else:
-        reader = _csv_rows if fmt in ("csv", "tsv") else _transcript_rows
+        reader = csv_rows if fmt in ("csv", "tsv") else _transcript_rows
         for rows in _batched(reader(path, fmt, max_row_bytes), BATCH_ROWS):
             yield Block(fmt, max_row_bytes, rows=rows)
 
@@ -166,13 +165,6 @@ def read_batches(path: Path, batch_rows: int = BATCH_ROWS, max_row_bytes: int = 
                 batch = []
     if batch:
         yield batch
-
-
-def too_large(note: Oversized, limit: int) -> RawRow:
-    """The reject of a row over `max_row_bytes`, with a bounded prefix of it."""
-    return RawRow(note.line, note.prefix, error="too_large", size=note.size,
-                  detail=f"the row is {note.size} bytes, over the recipe's max_row_bytes "
-                         f"({limit})")
 
 
 def _batched(rows: Iterator[RawRow], size: int) -> Iterator[list[RawRow]]:
@@ -253,91 +245,6 @@ def _parquet_blocks(path: Path, limit: int) -> Iterator[Block]:
         number += batch.num_rows
 
 
-_SURROGATE = re.compile("[\udc80-\udcff]")
-
-
-def _text_lines(path: Path, limit: int) -> Iterator[tuple[int, bytes | Oversized]]:
-    """(line number, bytes without the newline) of a line-based file parsed here, an oversized
-    line as its note; lines are split at LF only, as the file's own numbering counts them.
-    Small blocks: these formats are parsed line by line in this process anyway."""
-    for block in line_blocks(path, limit, block_bytes=1 << 16):
-        oversized = {note.line: note for note in block.oversized}
-        data, number, pos = block.data, block.first_line, 0
-        del block
-        while pos < len(data):
-            end = data.find(b"\n", pos)
-            end = len(data) if end < 0 else end
-            yield number, oversized.get(number, data[pos:end])
-            number, pos = number + 1, end + 1
-
-
-def _csv_rows(path: Path, fmt: str, limit: int) -> Iterator[RawRow]:
-    """CSV/TSV with a header line. Undecodable bytes survive as surrogates and reject the row;
-    a record longer than `max_row_bytes` is rejected as too_large."""
-    delimiter = "\t" if fmt == "tsv" else ","
-    csv.field_size_limit(max(csv.field_size_limit(), limit))
-    pending: list[Oversized] = []
-
-    def text() -> Iterator[str]:
-        """Lines as csv reads them from a file opened with newline="" (split at \\r too)."""
-        for _, data in _text_lines(path, limit):
-            if isinstance(data, Oversized):
-                pending.append(data)
-                yield "\n"
-            else:
-                for piece in (data + b"\n").splitlines(True):  # bytes split at CR and LF only
-                    yield piece.decode("utf-8", "surrogateescape")
-
-    reader = csv.reader(text(), delimiter=delimiter)
-    try:
-        header = next(reader)
-    except StopIteration:
-        return
-    except csv.Error as exc:
-        raise DataprepError(f"{path}: the header line cannot be read ({exc})") from None
-    header = [h.strip().lstrip("\ufeff") for h in header]
-    last_line = reader.line_num
-    while True:
-        try:
-            record = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:  # the reader resumes at the next line
-            start, last_line = last_line + 1, reader.line_num
-            big = "field limit" in str(exc)
-            yield RawRow(start, "", error="too_large" if big else "invalid_csv",
-                         detail=f"{exc}" + (f" (the recipe's max_row_bytes, {limit})" if big
-                                            else ""))
-            continue
-        start, last_line = last_line + 1, reader.line_num
-        while pending:
-            yield too_large(pending.pop(0), limit)
-        if record:
-            yield _csv_row(start, record, header, delimiter, limit)
-    while pending:
-        yield too_large(pending.pop(0), limit)
-
-
-def _csv_row(start: int, record: list[str], header: list[str], delimiter: str, limit: int
-             ) -> RawRow:
-    raw = _csv_line(record, delimiter)
-    if any(_SURROGATE.search(cell) for cell in record):
-        raw = raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-        return RawRow(start, raw, error="invalid_utf8", detail="invalid UTF-8 bytes")
-    if len(raw) > limit:
-        return too_large(Oversized(start, len(raw.encode("utf-8")), raw[:4096].encode()), limit)
-    if len(record) != len(header):
-        return RawRow(start, raw, error="wrong_field_count",
-                      detail=f"{len(record)} fields where the header has {len(header)}")
-    return RawRow(start, raw, dict(zip(header, record, strict=True)))
-
-
-def _csv_line(record: list[str], delimiter: str) -> str:
-    out = io.StringIO()
-    csv.writer(out, delimiter=delimiter, lineterminator="").writerow(record)
-    return out.getvalue()
-
-
 _SPEAKER = re.compile(r"^([A-Za-z][A-Za-z0-9 _.-]{0,30}):(?:\s+(.*)|$)")
 _COMMENT = re.compile(r"^#\s*([A-Za-z_][\w-]*)\s*:\s*(.*)$")
 
@@ -349,7 +256,7 @@ def _transcript_rows(path: Path, fmt: str, limit: int) -> Iterator[RawRow]:
     turn set fields of the conversation (`# id: T-1`). A conversation is one row.
     """
     block: list[tuple[int, bytes]] = []
-    for number, data in _text_lines(path, limit):
+    for number, data in text_lines(path, limit):
         if isinstance(data, Oversized):
             if block:
                 yield _transcript_block(block)

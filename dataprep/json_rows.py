@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from .line_blocks import RAW_PREFIX_CHARS
+from .line_blocks import RAW_PREFIX_CHARS, Oversized
 
 
 class RawRow:
@@ -154,3 +154,10 @@ def unencodable(obj: Any) -> str | None:
     except (ValueError, RecursionError) as exc:
         return f"cannot be stored: {exc}"
     return None
+
+
+def too_large(note: Oversized, limit: int) -> RawRow:
+    """The reject of a row over `max_row_bytes`, with a bounded prefix of it."""
+    return RawRow(note.line, note.prefix, error="too_large", size=note.size,
+                  detail=f"the row is {note.size} bytes, over the recipe's max_row_bytes "
+                         f"({limit})")

@@ -128,3 +128,18 @@ def _skip_line(fh: CheckedReader, head: bytes, line: int) -> tuple[Oversized, bo
             fh.unread(chunk[end + 1:])
             return Oversized(line, size + end, prefix), False
         size += len(chunk)
+
+
+def text_lines(path: Path, limit: int) -> Iterator[tuple[int, bytes | Oversized]]:
+    """(line number, bytes without the newline) of a line-based file parsed here, an oversized
+    line as its note; lines are split at LF only, as the file's own numbering counts them.
+    Small blocks: these formats are parsed line by line in this process anyway."""
+    for block in line_blocks(path, limit, block_bytes=1 << 16):
+        oversized = {note.line: note for note in block.oversized}
+        data, number, pos = block.data, block.first_line, 0
+        del block
+        while pos < len(data):
+            end = data.find(b"\n", pos)
+            end = len(data) if end < 0 else end
+            yield number, oversized.get(number, data[pos:end])
+            number, pos = number + 1, end + 1
