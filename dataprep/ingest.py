@@ -1,38 +1,60 @@
-"""Read raw files as a stream of batches of raw rows, whatever their format.
+"""Read raw files as blocks for the workers, and blocks as raw rows, whatever the format.
 
-A reader never raises on a bad row: it yields the row with an error code so that validation can
-quarantine it with its file and line. Memory stays flat: every reader holds one batch at a time.
+The main process of a run only reads (`read_blocks`): bytes of whole lines of a JSON Lines
+file, item bytes of a `.json` array, Parquet record batches; a worker turns a block into rows
+(`parse_block`), so JSON parsing runs in parallel. CSV and transcripts, whose records span
+lines, are split into records where they are read. A reader never raises on a bad row: it
+yields the row with an error code so that validation can quarantine it with its file and line;
+a file that cannot be read to its end is a one-line error. Memory stays flat: one block at a
+time, and no row longer than the recipe's `max_row_bytes` is ever held whole.
 """
 
 from __future__ import annotations
 
-import csv
-import gzip
 import hashlib
-import io
-import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .csv_rows import csv_rows
 from .errors import DataprepError
+from .json_array import Broken, Item, array_items
+from .json_rows import RawRow, long_digits, parse_value, too_large
+from .line_blocks import UTF8_BOM, CheckedReader, LineBlock, Oversized, line_blocks, text_lines
 
 BATCH_ROWS = 2048
+#: The recipe's default `max_row_bytes`, for callers without a recipe.
+MAX_ROW_BYTES = 4 << 20
+
+__all__ = ["BATCH_ROWS", "Block", "RawRow", "check_inputs", "detect_format", "file_sha256",
+           "parse_block", "read_batches", "read_blocks"]
 
 
 @dataclass(slots=True)
-class RawRow:
-    """One input row before validation: the parsed object, or the error that stopped parsing."""
+class Block:
+    """What the main process hands a worker: one of the format's raw forms."""
 
-    line: int
-    raw: str
-    obj: Any = None
-    error: str | None = None
-    detail: str = ""
+    fmt: str
+    max_row_bytes: int
+    lines: LineBlock | None = None         # jsonl: whole lines
+    items: list[Item] = field(default_factory=list)  # json: array items
+    broken: Broken | None = None           # json: where the array stopped being JSON
+    batch: pa.RecordBatch | None = None    # parquet
+    first_row: int = 1                     # parquet: the number of the batch's first row
+    rows: list[RawRow] = field(default_factory=list)  # csv, tsv, transcripts: parsed here
+
+    def size(self) -> int:
+        """Rows in the block, at most (blank lines of JSON Lines included)."""
+        if self.lines is not None:
+            return self.lines.data.count(b"\n") + 1
+        if self.batch is not None:
+            return self.batch.num_rows
+        return len(self.items) + len(self.rows) + (self.broken is not None)
 
 
 def detect_format(path: Path) -> str:
@@ -57,10 +79,12 @@ def detect_format(path: Path) -> str:
 
 
 def check_inputs(paths: list[str | Path]) -> list[Path]:
-    """Fail early, with one line, on a missing input or an unsupported format."""
+    """Fail early, with one line, on a missing input, an unsupported format or a file named
+    twice (by two spellings of its path or through a link)."""
     if not paths:
         raise DataprepError("no input files given")
-    checked = []
+    checked: list[Path] = []
+    seen: dict[Path, Path] = {}
     for p in paths:
         path = Path(p)
         if not path.exists():
@@ -68,6 +92,11 @@ def check_inputs(paths: list[str | Path]) -> list[Path]:
         if not path.is_file():
             raise DataprepError(f"{path}: input is not a file")
         detect_format(path)
+        real = path.resolve()
+        if real in seen:  # its rows would be read twice, with the same `source` values
+            raise DataprepError(f"{path}: given twice (also as {seen[real]}); name each input "
+                                "file once")
+        seen[real] = path
         checked.append(path)
     return checked
 
@@ -81,8 +110,61 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _open_binary(path: Path):
-    return gzip.open(path, "rb") if path.name.lower().endswith(".gz") else path.open("rb")
+
+
+def read_blocks(path: Path, max_row_bytes: int = MAX_ROW_BYTES) -> Iterator[Block]:
+    """Stream `path` as blocks, choosing the reader from the file name (main process)."""
+    fmt = detect_format(path)
+    if fmt == "parquet":
+        yield from _parquet_blocks(path, max_row_bytes)
+    elif fmt == "json":
+        yield from _json_blocks(path, max_row_bytes)
+    elif fmt == "jsonl":
+        for lines in line_blocks(path, max_row_bytes):
+            yield Block(fmt, max_row_bytes, lines=lines)
+    else:
+        reader = csv_rows if fmt in ("csv", "tsv") else _transcript_rows
+        for rows in _batched(reader(path, fmt, max_row_bytes), BATCH_ROWS):
+            yield Block(fmt, max_row_bytes, rows=rows)
+
+
+def parse_block(block: Block) -> list[RawRow]:
+    """The block's rows, in file order (in a worker)."""
+    return list(iter_rows(block))
+
+
+def iter_rows(block: Block) -> Iterator[RawRow]:
+    """The block's rows, in file order, one at a time."""
+    if block.lines is not None:
+        yield from _jsonl_rows(block.lines, block.max_row_bytes)
+    elif block.batch is not None:
+        yield from (RawRow(n, obj, obj) for n, obj in
+                    enumerate(block.batch.to_pylist(), start=block.first_row))
+    elif block.rows:
+        yield from block.rows
+    else:
+        for i in block.items:
+            yield (too_large(i.oversized, block.max_row_bytes) if i.oversized else
+                   parse_value(i.line, i.data, not long_digits(i.data)))
+        if block.broken is not None:
+            b = block.broken
+            yield RawRow(b.line, b.prefix, error="invalid_json", detail=b.detail)
+
+
+def read_batches(path: Path, batch_rows: int = BATCH_ROWS, max_row_bytes: int = MAX_ROW_BYTES
+                 ) -> Iterator[list[RawRow]]:
+    """Stream `path` as batches of at most `batch_rows` raw rows (in one process)."""
+    batch: list[RawRow] = []
+    for block in read_blocks(path, max_row_bytes):
+        rows = iter_rows(block)
+        del block  # only `rows` holds it, so it goes before the next block is read
+        for row in rows:
+            batch.append(row)
+            if len(batch) >= batch_rows:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
 
 
 def _batched(rows: Iterator[RawRow], size: int) -> Iterator[list[RawRow]]:
@@ -96,20 +178,97 @@ def _batched(rows: Iterator[RawRow], size: int) -> Iterator[list[RawRow]]:
         yield batch
 
 
-def read_batches(path: Path, batch_rows: int = BATCH_ROWS) -> Iterator[list[RawRow]]:
-    """Stream `path` as batches of RawRow, choosing the reader from the file name."""
-    fmt = detect_format(path)
-    if fmt == "parquet":
-        yield from _parquet_batches(path, batch_rows)
-        return
-    readers = {
-        "jsonl": _jsonl_rows,
-        "json": _json_rows,
-        "csv": _csv_rows,
-        "tsv": _csv_rows,
-        "transcript": _transcript_rows,
-    }
-    yield from _batched(readers[fmt](path), batch_rows)
+def _jsonl_rows(block: LineBlock, limit: int) -> Iterator[RawRow]:
+    """One JSON object per line; blank lines are layout, not rows. A line holding a run of 19
+    or more digits goes to the standard library's parser (see json_rows)."""
+    number = block.first_line
+    oversized = {note.line: note for note in block.oversized}
+    digits = long_digits(block.data)
+    for line in block.data.split(b"\n"):
+        if not line.strip():
+            if number in oversized:
+                yield too_large(oversized[number], limit)
+        elif len(line) > limit:
+            yield too_large(Oversized(number, len(line), line[:4096]), limit)
+        else:
+            line = line.rstrip(b"\r")
+            yield parse_value(number, line, not digits or not long_digits(line))
+        number += 1
+
+
+def _json_blocks(path: Path, limit: int) -> Iterator[Block]:
+    """A `.json` file: a top-level array streamed item by item, or JSON Lines in disguise
+    (what follows an optional BOM and whitespace tells which)."""
+    with CheckedReader(path) as fh:
+        head = fh.read(1 << 16).removeprefix(UTF8_BOM)
+        while head.isspace() and len(head) < (1 << 24):
+            more = fh.read(1 << 16)
+            if not more:
+                break
+            head += more
+        if not head.lstrip().startswith(b"["):
+            fh.close()
+            yield from (Block("jsonl", limit, lines=lines) for lines in line_blocks(path, limit))
+            return
+        block = Block("json", limit)
+        for item in array_items(fh, head, limit):
+            if isinstance(item, Broken):
+                block.broken = item
+                break
+            block.items.append(item)
+            if len(block.items) >= BATCH_ROWS:
+                yield block
+                block = Block("json", limit)
+        if block.items or block.broken:
+            yield block
+
+
+def _parquet_blocks(path: Path, limit: int) -> Iterator[Block]:
+    """Parquet rows, numbered from 1 in file order (Parquet has no lines). A corrupt page is a
+    one-line error naming the file and the rows read before it."""
+    try:
+        parquet = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises several types for a corrupt file
+        raise DataprepError(f"{path}: not a readable Parquet file ({exc})") from None
+    number = 1
+    batches = parquet.iter_batches(batch_size=BATCH_ROWS)
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except Exception as exc:  # a corrupt page or column chunk: several pyarrow types
+            why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise DataprepError(f"{path}: cannot be read after row {number - 1} ({why}); "
+                                "nothing was written") from None
+        yield Block("parquet", limit, batch=batch, first_row=number)
+        number += batch.num_rows
+
+
+_SPEAKER = re.compile(r"^([A-Za-z][A-Za-z0-9 _.-]{0,30}):(?:\s+(.*)|$)")
+_COMMENT = re.compile(r"^#\s*([A-Za-z_][\w-]*)\s*:\s*(.*)$")
+
+
+def _transcript_rows(path: Path, fmt: str, limit: int) -> Iterator[RawRow]:
+    """Plain-text transcripts: `Speaker: text` a line, a blank line between conversations.
+
+    A line without a speaker continues the previous turn; `# key: value` lines before the first
+    turn set fields of the conversation (`# id: T-1`). A conversation is one row.
+    """
+    block: list[tuple[int, bytes]] = []
+    for number, data in text_lines(path, limit):
+        if isinstance(data, Oversized):
+            if block:
+                yield _transcript_block(block)
+                block = []
+            yield too_large(data, limit)
+        elif data.strip():
+            block.append((number, data.rstrip(b"\r\n")))
+        elif block:
+            yield _transcript_block(block)
+            block = []
+    if block:
+        yield _transcript_block(block)
 
 
 def _decode(data: bytes) -> tuple[str, str | None]:
@@ -117,188 +276,6 @@ def _decode(data: bytes) -> tuple[str, str | None]:
         return data.decode("utf-8"), None
     except UnicodeDecodeError as exc:
         return data.decode("utf-8", "replace"), f"invalid UTF-8 byte at column {exc.start + 1}"
-
-
-def _parse_json_text(line: int, text: str) -> RawRow:
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return RawRow(line, text, error="invalid_json", detail=f"{exc.msg} (column {exc.colno})")
-    if not isinstance(obj, dict):
-        return RawRow(
-            line,
-            text,
-            error="not_an_object",
-            detail=f"a JSON {type(obj).__name__} where an object was expected",
-        )
-    return RawRow(line, text, obj)
-
-
-def _jsonl_rows(path: Path) -> Iterator[RawRow]:
-    """One JSON object per line; blank lines are layout, not rows."""
-    with _open_binary(path) as fh:
-        for number, data in enumerate(fh, start=1):
-            if not data.strip():
-                continue
-            text, bad = _decode(data.rstrip(b"\r\n"))
-            if bad:
-                yield RawRow(number, text, error="invalid_utf8", detail=bad)
-            else:
-                yield _parse_json_text(number, text)
-
-
-def _json_rows(path: Path) -> Iterator[RawRow]:
-    """A `.json` file: a top-level array streamed item by item, or JSON Lines in disguise.
-
-    Written by hand because the standard library only parses whole documents and `ijson` does
-    not report line numbers, which every reject must carry. After a syntax error inside an array
-    there is no reliable way to find the next item, so the rest of the file is rejected as one row.
-    """
-    with _open_binary(path) as fh:
-        head = fh.read(4096).lstrip()
-    if not head.startswith(b"["):
-        yield from _jsonl_rows(path)
-        return
-    with _open_binary(path) as binary:
-        stream = io.TextIOWrapper(binary, encoding="utf-8", errors="strict", newline="")
-        yield from _json_array_items(stream)
-
-
-def _json_array_items(stream: io.TextIOBase) -> Iterator[RawRow]:
-    decoder = json.JSONDecoder()
-    buf, pos, line, eof = "", 0, 1, False
-    try:
-        buf = stream.read(1 << 16)
-    except UnicodeDecodeError as exc:
-        yield RawRow(1, "", error="invalid_utf8", detail=str(exc))
-        return
-    pos = buf.index("[") + 1
-    line += buf.count("\n", 0, pos)
-    while True:
-        # skip whitespace and separators, refilling the buffer as needed
-        while True:
-            while pos < len(buf) and buf[pos] in " \t\r\n,":
-                line += buf[pos] == "\n"
-                pos += 1
-            if pos < len(buf) or eof:
-                break
-            buf, pos = buf[pos:], 0
-            chunk = stream.read(1 << 16)
-            eof = chunk == ""
-            buf += chunk
-        if pos >= len(buf) or buf[pos] == "]":
-            return
-        try:
-            obj, end = decoder.raw_decode(buf, pos)
-        except json.JSONDecodeError as exc:
-            if not eof:  # maybe the item is cut by the buffer end: read more and retry
-                try:
-                    chunk = stream.read(1 << 16)
-                except UnicodeDecodeError as uexc:
-                    yield RawRow(line, buf[pos:], error="invalid_utf8", detail=str(uexc))
-                    return
-                eof = chunk == ""
-                buf, pos = buf[pos:] + chunk, 0
-                continue
-            rest = buf[pos:]
-            yield RawRow(
-                line,
-                rest[:2000],
-                error="invalid_json",
-                detail=f"{exc.msg}; the rest of the array cannot be read",
-            )
-            return
-        text = buf[pos:end]
-        row = (
-            RawRow(line, text, obj)
-            if isinstance(obj, dict)
-            else RawRow(
-                line,
-                text,
-                error="not_an_object",
-                detail=f"a JSON {type(obj).__name__} where an object was expected",
-            )
-        )
-        yield row
-        line += text.count("\n")
-        pos = end
-
-
-_SURROGATE = re.compile("[\udc80-\udcff]")
-
-
-def _csv_rows(path: Path) -> Iterator[RawRow]:
-    """CSV/TSV with a header line. Undecodable bytes survive as surrogates and reject the row."""
-    delimiter = "\t" if detect_format(path) == "tsv" else ","
-    with _open_binary(path) as binary:
-        text = io.TextIOWrapper(binary, encoding="utf-8", errors="surrogateescape", newline="")
-        reader = csv.reader(text, delimiter=delimiter)
-        try:
-            header = next(reader)
-        except StopIteration:
-            return
-        header = [h.strip().lstrip("\ufeff") for h in header]
-        last_line = reader.line_num
-        for record in reader:
-            start, last_line = last_line + 1, reader.line_num
-            if not record:
-                continue
-            raw = _csv_line(record, delimiter)
-            if any(_SURROGATE.search(cell) for cell in record):
-                raw = raw.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-                yield RawRow(start, raw, error="invalid_utf8", detail="invalid UTF-8 bytes")
-            elif len(record) != len(header):
-                yield RawRow(
-                    start,
-                    raw,
-                    error="wrong_field_count",
-                    detail=f"{len(record)} fields where the header has {len(header)}",
-                )
-            else:
-                yield RawRow(start, raw, dict(zip(header, record, strict=True)))
-
-
-def _csv_line(record: list[str], delimiter: str) -> str:
-    out = io.StringIO()
-    csv.writer(out, delimiter=delimiter, lineterminator="").writerow(record)
-    return out.getvalue()
-
-
-def _parquet_batches(path: Path, batch_rows: int) -> Iterator[list[RawRow]]:
-    """Parquet rows, numbered from 1 in file order (Parquet has no lines)."""
-    try:
-        parquet = pq.ParquetFile(path)
-    except Exception as exc:  # pyarrow raises several types for a corrupt file
-        raise DataprepError(f"{path}: not a readable Parquet file ({exc})") from None
-    number = 0
-    for batch in parquet.iter_batches(batch_size=batch_rows):
-        rows = []
-        for obj in batch.to_pylist():
-            number += 1
-            rows.append(RawRow(number, json.dumps(obj, ensure_ascii=False, default=str), obj))
-        yield rows
-
-
-_SPEAKER = re.compile(r"^([A-Za-z][A-Za-z0-9 _.-]{0,30}):(?:\s+(.*)|$)")
-_COMMENT = re.compile(r"^#\s*([A-Za-z_][\w-]*)\s*:\s*(.*)$")
-
-
-def _transcript_rows(path: Path) -> Iterator[RawRow]:
-    """Plain-text transcripts: `Speaker: text` a line, a blank line between conversations.
-
-    A line without a speaker continues the previous turn; `# key: value` lines before the first
-    turn set fields of the conversation (`# id: T-1`). A conversation is one row.
-    """
-    with _open_binary(path) as fh:
-        block: list[tuple[int, bytes]] = []
-        for number, data in enumerate(fh, start=1):
-            if data.strip():
-                block.append((number, data.rstrip(b"\r\n")))
-            elif block:
-                yield _transcript_block(block)
-                block = []
-        if block:
-            yield _transcript_block(block)
 
 
 def _transcript_block(block: list[tuple[int, bytes]]) -> RawRow:

@@ -47,7 +47,7 @@ from .exclude import (
 )
 from .filters import QualityFilter
 from .format import format_table
-from .ingest import RawRow, check_inputs, detect_format, file_sha256
+from .ingest import Block, check_inputs, detect_format, file_sha256, parse_block
 from .keys import DedupKeys, KeyCollector, Keys
 from .kinds import get_kind
 from .langid import LanguageStage
@@ -57,7 +57,7 @@ from .recipe import load_recipe
 from .report import RunCounts, build_report, render_html
 from .schemas import validator
 from .settings import Recipe
-from .sources import Progress, raw_batches, source_label
+from .sources import Progress, raw_blocks, source_label
 from .split_files import SplitWriters
 from .stage import Batch, Stage, removed_records, run_stages
 from .staging import staged_schema, take_rows, with_provenance
@@ -121,18 +121,27 @@ class BatchOutcome:
     kind: str
     rows_read: int
     rejects: list[Reject]
+    source: str = ""
     table: pa.Table | None = None
     removed: list[dict[str, Any]] = field(default_factory=list)
     counters: dict[str, Counter] = field(default_factory=dict)
     keys: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def process_batch(kind: str, source: str, rows: list[RawRow], recipe: Recipe,
-                  excluded: tuple[ExcludeFile, ...] = ()) -> BatchOutcome:
-    """Validate one batch of raw rows and run the first-pass stages on the valid ones. Writes
-    nothing, so it runs in worker processes."""
+def read_and_validate(kind: str, source: str, block: Block, recipe: Recipe
+                      ) -> tuple[pa.Table, list[Reject], int]:
+    """Parse one block and validate its rows: valid records, rejects, rows read."""
+    rows = parse_block(block)
     table, rejects = validate_rows(rows, source, Mapping.for_kind(kind, recipe))
-    out = BatchOutcome(kind, len(rows), rejects)
+    return table, rejects, len(rows)
+
+
+def process_batch(kind: str, source: str, block: Block, recipe: Recipe,
+                  excluded: tuple[ExcludeFile, ...] = ()) -> BatchOutcome:
+    """Parse and validate one block of raw input and run the first-pass stages on the valid
+    rows. Writes nothing, so it runs in worker processes (all parsing happens here)."""
+    table, rejects, rows_read = read_and_validate(kind, source, block, recipe)
+    out = BatchOutcome(kind, rows_read, rejects, source=source)
     if table.num_rows:
         done = run_stages(first_pass_stages(recipe, excluded), Batch(table, get_kind(kind)))
         out.table, out.removed, out.counters, out.keys = (done.batch.table, done.removed,
@@ -191,10 +200,11 @@ def _first_pass(paths: list[Path], recipe: Recipe, tmp: Path, files: RunFiles,
     collector: KeyCollector | None = None
     writer = None
     kind = recipe.kind
-    items = ((k, source, rows, recipe, excluded)
-             for k, source, rows in raw_batches(paths, recipe, progress))
+    items = ((k, source, block, recipe, excluded)
+             for k, source, block in raw_blocks(paths, recipe))
     with open(tmp / SIGNATURES_FILE, "wb") as signatures:
         for out in ordered_map(process_batch, items, workers):
+            progress(out.source, out.rows_read)
             run.input += out.rows_read
             files.reject(out.rejects)
             files.remove(out.removed)

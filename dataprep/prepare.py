@@ -84,7 +84,7 @@ def prepare_inputs(inputs: list[str | Path], manifest: dict[str, Any], labels: l
     out, parts = Prepared(pa.table({})), []
     for path in check_inputs(inputs):
         source = source_label(path)
-        for i, rows in enumerate(read_batches(path)):
+        for i, rows in enumerate(read_batches(path, max_row_bytes=recipe.max_row_bytes)):
             with_placeholder_labels(rows, kind, mapping)
             if i == 0:
                 check_kind(rows, kind, recipe, source)

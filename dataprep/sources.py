@@ -1,4 +1,4 @@
-"""A run's inputs as batches of raw rows, each file's record kind detected from its first rows.
+"""A run's inputs as blocks for the workers, each file's record kind detected from its first rows.
 
 One version holds one kind: a file whose kind differs from the earlier files' is refused with a
 one-line error. Also `validate_only`, which reads and checks the inputs and writes nothing.
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import DataprepError
-from .ingest import RawRow, check_inputs, detect_format, read_batches
+from .ingest import Block, RawRow, check_inputs, detect_format, parse_block, read_blocks
 from .recipe import load_recipe
 from .settings import Recipe
 from .validate import Mapping, Reject, detect_kind, require_kind, validate_rows
@@ -29,14 +29,16 @@ def source_label(path: Path) -> str:
     return os.path.normpath(str(path))
 
 
-def _kind_and_batches(path: Path, recipe: Recipe) -> tuple[str | None, Iterator[list[RawRow]]]:
-    """Peek at a file's first parsable rows to detect its kind, then hand back all batches."""
-    batches = read_batches(path)
-    seen: list[list[RawRow]] = []
+def _kind_and_blocks(path: Path, recipe: Recipe) -> tuple[str | None, Iterator[Block]]:
+    """Parse a file's first blocks here to detect its kind from its first parsable rows, then
+    hand back all blocks (the workers parse them again: a few thousand rows, once a file)."""
+    blocks = read_blocks(path, recipe.max_row_bytes)
+    seen: list[Block] = []
     sample: list[dict[str, Any]] = []
-    for batch in batches:
-        seen.append(batch)
-        sample += [r.obj for r in batch if r.obj is not None][: KIND_SAMPLE_ROWS - len(sample)]
+    for block in blocks:
+        seen.append(block)
+        rows = parse_block(block)
+        sample += [r.obj for r in rows if r.obj is not None][: KIND_SAMPLE_ROWS - len(sample)]
         if len(sample) >= KIND_SAMPLE_ROWS:
             break
     kind = FORMAT_KINDS.get(detect_format(path)) or recipe.kind
@@ -44,30 +46,37 @@ def _kind_and_batches(path: Path, recipe: Recipe) -> tuple[str | None, Iterator[
         kind = require_kind(detect_kind(sample, recipe), source_label(path), sample)
     # else: nothing parsable, every row will be rejected whatever the kind
 
-    def replay() -> Iterator[list[RawRow]]:
+    def replay() -> Iterator[Block]:
         yield from seen
-        yield from batches
+        yield from blocks
 
     return kind, replay()
 
 
-def raw_batches(paths: list[Path], recipe: Recipe, progress: Progress | None = None
-                ) -> Iterator[tuple[str, str, list[RawRow]]]:
-    """Yield (kind, source, raw rows) per batch over all inputs; one version has one kind."""
+def raw_blocks(paths: list[Path], recipe: Recipe) -> Iterator[tuple[str, str, Block]]:
+    """Yield (kind, source, block) over all inputs; one version has one kind."""
     run_kind: str | None = None
     for path in paths:
         source = source_label(path)
-        kind, batches = _kind_and_batches(path, recipe)
+        kind, blocks = _kind_and_blocks(path, recipe)
         if kind and run_kind and kind != run_kind:
             raise DataprepError(
                 f"{source}: holds {kind} records but earlier inputs hold {run_kind}; one version "
                 "has one kind, so run them separately or set 'kind' and 'fields' in the recipe"
             )
         run_kind = run_kind or kind
-        for batch in batches:
-            if progress:
-                progress(source, len(batch))
-            yield kind or "classification", source, batch
+        for block in blocks:
+            yield kind or "classification", source, block
+
+
+def raw_batches(paths: list[Path], recipe: Recipe, progress: Progress | None = None
+                ) -> Iterator[tuple[str, str, list[RawRow]]]:
+    """Yield (kind, source, raw rows) per block over all inputs, parsed in this process."""
+    for kind, source, block in raw_blocks(paths, recipe):
+        rows = parse_block(block)
+        if progress:
+            progress(source, len(rows))
+        yield kind, source, rows
 
 
 def validate_only(inputs: list[str | Path], recipe_path: str | Path | None = None,
@@ -77,7 +86,8 @@ def validate_only(inputs: list[str | Path], recipe_path: str | Path | None = Non
     paths = check_inputs(inputs)
     recipe = load_recipe(recipe_path)
     total, by_reason, first = 0, Counter(), {}
-    for kind, source, rows in raw_batches(paths, recipe):
+    for kind, source, block in raw_blocks(paths, recipe):
+        rows = parse_block(block)
         total += len(rows)
         for reject in validate_rows(rows, source, Mapping.for_kind(kind, recipe))[1]:
             by_reason[reject.reason] += 1

@@ -2,8 +2,9 @@
 
 Field names, aliases, role names and the rules themselves all come from `schemas/`. Rows that do
 not fit become rejects with a stable reason code (`missing_field:text`, `null_field:label`, ...).
-This step is a per-row Python loop by necessity: raw JSON objects are heterogeneous and each bad
-row needs its own reason; everything after it works on Arrow columns.
+Rows that share a key set are checked on whole columns (`column_checks`); the per-row path
+(`canonicalise`, the compiled schema, `first_error` and `reason_for`) takes the rows the column
+checks are unsure of, so each bad row still gets its own reason.
 """
 
 from __future__ import annotations
@@ -13,17 +14,23 @@ import json
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from .column_checks import Checked, Plan, check_group, make_plan
 from .errors import DataprepError
 from .ingest import RawRow
 from .kinds import KINDS, get_kind
 from .kinds.chat import apply_aliases
 from .schemas import fast_check, load_schema, validator
 from .settings import Recipe
+
+#: Groups of fewer rows take the per-row path (the column path costs a few Arrow calls a group).
+COLUMN_MIN_ROWS = 8
 
 
 def record_schema(kind: str) -> pa.Schema:
@@ -67,17 +74,24 @@ class Mapping:
         return cls(kind, dict(recipe.fields), roles, recipe.split.group_by)
 
 
-def canonicalise(obj: dict[str, Any], mapping: Mapping) -> dict[str, Any]:
-    """Rename recipe-mapped and aliased fields, and move every other field under `meta`."""
-    schema = load_schema(mapping.kind)
+def renamed(obj: dict[str, Any], mapping: Mapping, schema: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `obj` with recipe-mapped and aliased fields under their canonical names (it
+    depends on the keys alone, so the column path works it out once per key set)."""
     out = dict(obj)
-    renamed = {
+    moved = {
         c: out.pop(src)
         for c, src in mapping.fields.items()
         if c in schema["properties"] and src in out
     }
-    out.update(renamed)
+    out.update(moved)
     apply_aliases(out, schema.get("x-aliases", {}))
+    return out
+
+
+def canonicalise(obj: dict[str, Any], mapping: Mapping) -> dict[str, Any]:
+    """Rename recipe-mapped and aliased fields, and move every other field under `meta`."""
+    schema = load_schema(mapping.kind)
+    out = renamed(obj, mapping, schema)
     for extra, target in schema.get("x-appended-context", {}).items():
         value = out.get(extra)
         if isinstance(value, str) and isinstance(out.get(target), str):
@@ -170,21 +184,87 @@ def content_id(kind: str, record: dict[str, Any]) -> str:
 def validate_rows(
     rows: list[RawRow], source: str, mapping: Mapping
 ) -> tuple[pa.Table, list[Reject]]:
-    """Split a batch of raw rows into a table of valid records and a list of rejects."""
+    """Split a batch of raw rows into a table of valid records (in input order) and a list of
+    rejects (in input order). Rows sharing a key set are checked on columns (`column_checks`);
+    the rows it is unsure of, and small groups, take the per-row path, which gives every
+    reject its reason."""
+    schema = get_kind(mapping.kind).record_schema()
+    rejects: list[tuple[int, Reject]] = []
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for i, row in enumerate(rows):
+        if row.error:
+            rejects.append((i, Reject(source, row.line, row.error, row.detail, row.raw)))
+        else:
+            groups.setdefault(tuple(row.obj), []).append(i)
+    order: list[np.ndarray] = []
+    tables: list[pa.Table] = []
+    slow: list[int] = []
+    for keys, idx in groups.items():
+        checked = _checked_group(keys, [rows[i].obj for i in idx], mapping)
+        if checked is None:
+            slow += idx
+            continue
+        picked = np.asarray(idx)[checked.ok]
+        slow += [idx[j] for j in np.flatnonzero(~checked.ok).tolist()]
+        lines = pa.array([rows[i].line for i in picked.tolist()], pa.int64())
+        checked.columns["source"] = pc.binary_join_element_wise(
+            pa.scalar(f"{source}:"), pc.cast(lines, pa.string()), "")
+        order.append(picked)
+        tables.append(pa.Table.from_arrays([checked.columns[n] for n in schema.names],
+                                           schema=schema))
+    if slow or not tables:
+        slow.sort()
+        kept, table, slow_rejects = _per_row(rows, slow, source, mapping)
+        order.append(np.asarray(kept, dtype=np.int64))
+        tables.append(table)
+        rejects += slow_rejects
+        rejects.sort(key=lambda pair: pair[0])
+    return _in_input_order(tables, order), [r for _, r in rejects]
+
+
+def _checked_group(keys: tuple[str, ...], objs: list[dict[str, Any]], mapping: Mapping
+                   ) -> Checked | None:
+    if len(objs) < COLUMN_MIN_ROWS:
+        return None
+    plan = _plan(mapping.kind, tuple(mapping.fields.items()), keys)
+    return check_group(objs, plan, mapping) if plan.usable else None
+
+
+@lru_cache(maxsize=4096)
+def _plan(kind: str, fields: tuple[tuple[str, str], ...], keys: tuple[str, ...]) -> Plan:
+    return make_plan(keys, Mapping(kind, dict(fields)), renamed)
+
+
+def _in_input_order(tables: list[pa.Table], order: list[np.ndarray]) -> pa.Table:
+    """One table of the pieces' rows in input order, one chunk a column."""
+    if len(tables) == 1:
+        return tables[0].combine_chunks()
+    table = pa.concat_tables(tables)
+    position = np.concatenate(order)
+    if np.any(position[1:] < position[:-1]):
+        table = table.take(pa.array(np.argsort(position, kind="stable")))
+    return table.combine_chunks()
+
+
+def _per_row(rows: list[RawRow], which: list[int], source: str, mapping: Mapping
+             ) -> tuple[list[int], pa.Table, list[tuple[int, Reject]]]:
+    """The per-row path over rows[which]: the kept indices, their table, the rejects."""
     kind = mapping.kind
     record_kind = get_kind(kind)
     columns: dict[str, list[Any]] = {name: [] for name in record_kind.record_schema().names}
-    rejects: list[Reject] = []
+    rejects: list[tuple[int, Reject]] = []
+    kept: list[int] = []
     check = fast_check(kind)
-    for row in rows:
-        if row.error:
-            rejects.append(Reject(source, row.line, row.error, row.detail, row.raw))
-            continue
+    for i in which:
+        row = rows[i]
         record = canonicalise(row.obj, mapping)
         if not check(record):
-            code, detail = reason_for(first_error(kind, record))
-            rejects.append(Reject(source, row.line, code, detail, row.raw))
+            error = first_error(kind, record)
+            code, detail = (reason_for(error) if error is not None else
+                            ("invalid:record", "the record does not match the schema"))
+            rejects.append((i, Reject(source, row.line, code, detail, row.raw)))
             continue
+        kept.append(i)
         record_id = record.get("id")
         columns["id"].append(str(record_id) if record_id is not None else content_id(kind, record))
         columns["source"].append(f"{source}:{row.line}")
@@ -193,7 +273,7 @@ def validate_rows(
         columns["meta"].append(json.dumps(meta, ensure_ascii=False, default=str) if meta else None)
         for name in record_kind.columns:
             columns[name].append(record_kind.cell(name, record[name]))
-    return pa.table(columns, schema=record_kind.record_schema()), rejects
+    return kept, pa.table(columns, schema=record_kind.record_schema()), rejects
 
 
 def _group_value(raw: dict[str, Any], record: dict[str, Any], group_by: str | None) -> str | None:
