@@ -45,6 +45,8 @@ def csv_rows(path: Path, fmt: str, limit: int) -> Iterator[RawRow]:
         return
     except csv.Error as exc:
         raise DataprepError(f"{path}: the header line cannot be read ({exc})") from None
+    if any(_SURROGATE.search(cell) for cell in header):
+        raise DataprepError(f"{path}: line 1: the header line holds invalid UTF-8 bytes")
     header = [h.strip().lstrip("\ufeff") for h in header]
     last_line = reader.line_num
     while True:

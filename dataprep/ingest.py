@@ -138,8 +138,7 @@ def iter_rows(block: Block) -> Iterator[RawRow]:
     if block.lines is not None:
         yield from _jsonl_rows(block.lines, block.max_row_bytes)
     elif block.batch is not None:
-        yield from (RawRow(n, obj, obj) for n, obj in
-                    enumerate(block.batch.to_pylist(), start=block.first_row))
+        yield from _parquet_rows(block.batch, block.first_row)
     elif block.rows:
         yield from block.rows
     else:
@@ -221,6 +220,27 @@ def _json_blocks(path: Path, limit: int) -> Iterator[Block]:
                 block = Block("json", limit)
         if block.items or block.broken:
             yield block
+
+
+def _parquet_rows(batch: pa.RecordBatch, first_row: int) -> Iterator[RawRow]:
+    """A Parquet batch's rows as objects. Parquet does not check that a string column holds
+    UTF-8, so where the whole batch cannot be decoded each row is tried alone and a row with
+    invalid bytes is rejected (the rest of the batch is kept)."""
+    try:
+        objects = batch.to_pylist()
+    except UnicodeDecodeError:
+        objects = None
+    if objects is not None:
+        yield from (RawRow(n, obj, obj) for n, obj in enumerate(objects, start=first_row))
+        return
+    for i in range(batch.num_rows):
+        try:
+            obj = batch.slice(i, 1).to_pylist()[0]
+        except UnicodeDecodeError as exc:
+            yield RawRow(first_row + i, "", error="invalid_utf8",
+                         detail=f"invalid UTF-8 in a string column (byte {exc.start + 1})")
+            continue
+        yield RawRow(first_row + i, obj, obj)
 
 
 def _parquet_blocks(path: Path, limit: int) -> Iterator[Block]:
