@@ -31,7 +31,7 @@ from .validate import Mapping, canonicalise, detect_kind, validate_rows
 
 #: Stands in for the label of an unlabelled row of a labelled kind while it is validated and
 #: formatted (new rows to predict on have no label); the prepared row's label is then null.
-NO_LABEL = "\x00no label"
+NO_LABEL = "\ue000no label\ue000"  # private use: survives the label cleaning, never a real label
 
 
 @dataclass

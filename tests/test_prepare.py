@@ -80,5 +80,10 @@ def test_a_directory_that_is_not_a_finished_run_is_refused(tmp_path):
         open_run(tmp_path)
     (tmp_path / "run.json").write_text(json.dumps(
         {"config": {"method": "lora"}, "identity": {"dataset": "x@1"}}))
+    with pytest.raises(UserError, match=r"not a run record .*identity\.model"):
+        open_run(tmp_path)
+    (tmp_path / "run.json").write_text(json.dumps(
+        {"config": {"method": "lora", "model": "m", "dataset": "x@1"},
+         "identity": {"dataset": "x@1", "model": "m", "method": "lora"}}))
     with pytest.raises(UserError, match="holds no saved model"):
         open_run(tmp_path)
