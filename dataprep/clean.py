@@ -96,18 +96,42 @@ def _whitespace(values: pa.Array) -> pa.Array:
     return pc.utf8_trim_whitespace(values)
 
 
+# Any character the two steps below may change, as one character class: a class is one fast
+# scan, while the escape-sequence alternation (with its bounded OSC repetition) is many times
+# slower, so only the rare rows that hold such a character are shown to the full patterns.
+_SEPARATORS = r"\x{200b}\x{feff}\x{2028}\x{2029}"
+_CONTROL_HINT = r"[\x00-\x08\x0b-\x1f\x7f\x{80}-\x{9f}" + _SEPARATORS + _BIDI + "]"
+_IDENTIFIER_HINT = r"[\x00-\x1f\x7f\x{80}-\x{9f}" + _SEPARATORS + _BIDI + "]"
+
+
+def _where_matching(values: pa.Array, hint: str, step: Callable[[pa.Array], pa.Array]
+                    ) -> pa.Array:
+    """`step` applied only to the rows in which `hint` matches (the others are left as they
+    are, which `step` would do too, only slower)."""
+    hit = pc.fill_null(pc.match_substring_regex(values, hint), False)
+    if not pc.any(hit).as_py():
+        return values
+    return pc.replace_with_mask(values, hit, step(pc.filter(values, hit)))
+
+
 def _strip_controls(values: pa.Array) -> pa.Array:
     """Line breaks made "\n", then every other control and bidi character removed."""
-    values = pc.replace_substring_regex(values, _LINE_BREAK, "\n")
-    return pc.replace_substring_regex(values, f"{_ANSI}|{_CONTROL}", "")
+    def strip(rows: pa.Array) -> pa.Array:
+        rows = pc.replace_substring_regex(rows, _LINE_BREAK, "\n")
+        return pc.replace_substring_regex(rows, f"{_ANSI}|{_CONTROL}", "")
+
+    return _where_matching(values, _CONTROL_HINT, strip)
 
 
 def clean_identifier(values: pa.Array, trim: bool = False) -> pa.Array:
     """A label, id or group with no control or bidi character at all (blanks become a space):
     done whatever `clean.control_chars` says, as a label holding an escape sequence is never
     what a user meant and would be printed to terminals as one."""
-    values = pc.replace_substring_regex(values, _ANY_BLANK, " ")
-    values = pc.replace_substring_regex(values, f"{_ANSI}|{_ANY_CONTROL}", "")
+    def strip(rows: pa.Array) -> pa.Array:
+        rows = pc.replace_substring_regex(rows, _ANY_BLANK, " ")
+        return pc.replace_substring_regex(rows, f"{_ANSI}|{_ANY_CONTROL}", "")
+
+    values = _where_matching(values, _IDENTIFIER_HINT, strip)
     return pc.utf8_trim_whitespace(values) if trim else values
 
 
