@@ -76,6 +76,7 @@ from .store import (
     version_id,
     write_version_files,
 )
+from .strata import row_strata
 from .textview import normalise_for_dedup
 from .validate import Mapping, Reject, validate_rows
 from .workers import ordered_map, workers_for
@@ -381,7 +382,9 @@ def run_pipeline(
                                               workers_for(paths, workers), excluded)
             reached("plan")
             load_sets = partial(shingle_sets, staging, kind, recipe.dedup.ngram)
-            plan = make_plan(keys, recipe, load_sets)
+            plan = make_plan(keys, recipe, load_sets,
+                             row_strata(keys, recipe.split.stratify_by, get_kind(kind),
+                                        recipe.fields, staging))
             augmented, stats = _augment(staging, kind, keys, plan, recipe, tmp, run, load_sets,
                                         augment_progress)
             lengths = _second_pass(staging, kind, keys, plan, recipe, tmp, files, version,

@@ -12,6 +12,7 @@ from .dedup import NearDedup, cross_split_pairs, exact_duplicates, near_duplicat
 from .keys import Keys
 from .settings import Recipe
 from .split import assign, units
+from .strata import Strata
 
 
 @dataclass
@@ -33,15 +34,15 @@ class Plan:
 LEAK_ROUNDS = 3
 
 
-def make_plan(keys: Keys, recipe: Recipe, load_sets) -> Plan:
-    """Dedup, split, and check the split for leakage. Pairs at or above the threshold that the
-    (more sensitive) leakage check finds across splits were missed by dedup's LSH: they are
-    added to the clustering and the plan is made again. `load_sets(rows)` returns the sorted
-    shingle-hash sets of the requested rows."""
+def make_plan(keys: Keys, recipe: Recipe, load_sets, strata: Strata) -> Plan:
+    """Dedup, split (stratified by `strata`, see `strata.row_strata`), and check the split for
+    leakage. Pairs at or above the threshold that the (more sensitive) leakage check finds
+    across splits were missed by dedup's LSH: they are added to the clustering and the plan is
+    made again. `load_sets(rows)` returns the sorted shingle-hash sets of the requested rows."""
     dedup = recipe.dedup
     extra = np.zeros((0, 2), dtype=np.int64)
     for _ in range(LEAK_ROUNDS):
-        plan = _plan_once(keys, recipe, load_sets, extra)
+        plan = _plan_once(keys, recipe, load_sets, strata, extra)
         checked, leaks = cross_split_pairs(keys.sigs, plan.kept, plan.split,
                                            dedup.near_threshold, load_sets)
         if len(leaks) == 0 or not dedup.near:
@@ -56,7 +57,8 @@ def make_plan(keys: Keys, recipe: Recipe, load_sets) -> Plan:
     return plan
 
 
-def _plan_once(keys: Keys, recipe: Recipe, load_sets, extra: np.ndarray) -> Plan:
+def _plan_once(keys: Keys, recipe: Recipe, load_sets, strata: Strata, extra: np.ndarray
+               ) -> Plan:
     """Exact dedup, then near dedup among the rows left, then the split of the rows kept."""
     n = len(keys)
     dedup, split_opts = recipe.dedup, recipe.split
@@ -70,21 +72,16 @@ def _plan_once(keys: Keys, recipe: Recipe, load_sets, extra: np.ndarray) -> Plan
                                load_sets, extra)
         kept &= near.dup_of == -1
         cluster = near.component
-    stratify = split_opts.stratify_by
-    if stratify == "auto":
-        stratify = "label" if keys.label_names else None
-    strata = {"label": keys.labels, "lang": keys.langs}.get(stratify, np.full(n, -1, np.int64))
-    names = {"label": keys.label_names, "lang": keys.lang_names}.get(stratify, [])
     ratios = np.asarray(split_opts.ratios, dtype=np.float64)
     ratios = list(ratios / ratios.sum())
     idx = np.flatnonzero(kept)
     split = np.zeros(n, dtype=np.int8)
     unit = np.full(n, -1, dtype=np.int64)
     unit[idx] = units(cluster[idx], keys.groups[idx])
-    sub_split, rare = assign(strata[idx], unit[idx], ratios, recipe.seed,
+    sub_split, rare = assign(strata.codes[idx], unit[idx], ratios, recipe.seed,
                              split_opts.min_rows_per_label)
     split[idx] = sub_split
-    return Plan(exact_dup_of, near, kept, split, unit, [names[c] for c in rare],
+    return Plan(exact_dup_of, near, kept, split, unit, [strata.names[c] for c in rare],
                 _exact_cluster_sizes(exact_dup_of))
 
 
