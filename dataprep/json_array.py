@@ -106,15 +106,18 @@ def _item(scan: _Scanner, start: int, limit: int) -> tuple[Item, int] | Broken:
         if match is None or (match.group() == b"\\" and match.end() >= len(scan.buf)):
             if scan.eof:
                 return _broken(scan, start, line, "the array is not closed")
+            # no token before here: the next search starts here (never rescans, never
+            # re-copies the scanned bytes of an oversized item, so the cost stays linear)
+            scanned = len(scan.buf) if match is None else match.start()
             if not prefix and len(scan.buf) - start > limit:
                 prefix = scan.buf[start:start + RAW_PREFIX_CHARS * 4]
             if prefix:  # drop what is scanned, keep counting
-                skipped += pos - start
-                scan.more(pos)
+                skipped += scanned - start
+                scan.more(scanned)
                 start = pos = 0
             else:
                 moved = scan.more(start)
-                start, pos = start - moved, pos - moved
+                start, pos = start - moved, scanned - moved
             continue
         token, pos = match.group(), match.end()
         if in_string:
