@@ -371,6 +371,11 @@ def test_json_and_quiet_print_only_the_result(monkeypatch, capsys, cwd, ws):
     assert code == 0 and (Path(out.strip()) / "metrics.json").is_file(), err
     code, out, err = train(monkeypatch, capsys, "report", run, *store, "--quiet")
     assert (code, out) == (0, f"{run / 'report.html'}\n"), err
+    manifest = next(Path(ws["store"]).glob("*/*/manifest.json"))
+    before = manifest.read_bytes()
+    code, out, err = train(monkeypatch, capsys, "report", run, *store, "--html", manifest)
+    assert code == 1 and manifest.read_bytes() == before  # a version is never rewritten
+    assert_one_line(err, "inside the store")
     code, out, err = train(monkeypatch, capsys, "export", run, "--format", "merged", "--json")
     assert code == 0, err
     exported = json.loads(out)

@@ -306,6 +306,16 @@ def print_summary(report: dict[str, Any], console: Console | None = None) -> Non
             break
 
 
+def check_page_path(html: Path, trained: TrainedRun) -> None:
+    """Refuse an `--html` path inside a dataset store (its versions are immutable) or in a
+    folder that does not exist, before anything is written."""
+    from dataprep.store import check_outside_store, store_root
+
+    stores = [trained.store] if trained.store else [None, trained.config.get("store")]
+    for store in dict.fromkeys(stores):
+        check_outside_store(store_root(store), html)
+
+
 def report(
     run: Annotated[Path, typer.Argument(help="The run directory (runs/<run>).",
                                         show_default=False)],
@@ -325,6 +335,8 @@ def report(
     if as_json and quiet:
         raise TrainUsageError("--json and --quiet: give one of them")
     trained = open_run(run, store)
+    if html is not None:
+        check_page_path(html, trained)
     written = write_run_report(trained, html)
     if as_json:
         print(json.dumps(written, indent=2, ensure_ascii=False))
