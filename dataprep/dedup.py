@@ -29,9 +29,14 @@ def exact_duplicates(hashes: np.ndarray) -> np.ndarray:
     dup_of = np.full(n, -1, dtype=np.int64)
     if n == 0:
         return dup_of
-    keys = np.ascontiguousarray(hashes).view([("a", np.uint64), ("b", np.uint64)]).ravel()
-    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-    owner = first[inverse]
+    # a stable lexsort puts equal keys together in row order, so each run's first row is the
+    # first occurrence: what np.unique(return_index) gives, without its slow structured sort
+    order = np.lexsort((hashes[:, 1], hashes[:, 0]))
+    ordered = hashes[order]
+    new_run = np.ones(n, dtype=bool)
+    new_run[1:] = (ordered[1:] != ordered[:-1]).any(axis=1)
+    owner = np.empty(n, dtype=np.int64)
+    owner[order] = order[np.maximum.accumulate(np.where(new_run, np.arange(n), 0))]
     repeated = owner != np.arange(n)
     dup_of[repeated] = owner[repeated]
     return dup_of
@@ -48,32 +53,48 @@ class NearDedup:
 
 
 def near_duplicates(sigs, eligible: np.ndarray, lengths: np.ndarray, threshold: float,
-                    load_sets: ShingleSets, extra_pairs: np.ndarray | None = None) -> NearDedup:
+                    load_sets: ShingleSets, extra_pairs: np.ndarray | None = None,
+                    workers: int = 1) -> NearDedup:
     """Near-duplicate decisions among `eligible` rows (exact copies are already out).
-    `extra_pairs` are candidates found elsewhere (by the leakage check) to verify as well."""
+    `extra_pairs` are candidates found elsewhere (by the leakage check) to verify as well.
+    `workers` processes share the candidate search and the verification."""
     n = sigs.shape[0]
     index = NearDupIndex(sigs, threshold, DEDUP)
-    pairs = index.screen(index.candidates(np.flatnonzero(eligible)))
+    pairs = index.screen(index.candidates(np.flatnonzero(eligible), workers))
     if extra_pairs is not None and len(extra_pairs):
         pairs = np.unique(np.concatenate([pairs, np.sort(extra_pairs, axis=1)]), axis=0)
     sets = load_sets(np.unique(pairs))
-    sims = index.verify(sets, pairs)
-    good = pairs[sims >= threshold]
+    sims = index.verify(sets, pairs, workers)
+    passed = sims >= threshold
+    good, good_sims = pairs[passed], sims[passed]
     graph = coo_matrix((np.ones(len(good)), (good[:, 0], good[:, 1])), shape=(n, n))
     _, component = connected_components(graph, directed=False)
     dup_of = np.full(n, -1, dtype=np.int64)
     sim_to = np.zeros(n, dtype=np.float32)
     sizes = np.bincount(component[eligible], minlength=component.max() + 1) if n else np.zeros(0)
     multi = np.flatnonzero(sizes >= 2)
+    _pairs_keep_the_longer(good, good_sims, sizes[component[good[:, 0]]] == 2, lengths, dup_of,
+                           sim_to)
     if multi.size:
-        members_of = _members(component, eligible, multi)
-        for members in members_of:
+        for members in _members(component, eligible, multi[sizes[multi] > 2]):
             _choose_keepers(sets, members, lengths, threshold, dup_of, sim_to)
     cluster_sizes: dict[int, int] = {}
     for size in sizes[multi]:
         cluster_sizes[int(size)] = cluster_sizes.get(int(size), 0) + 1
     return NearDedup(dup_of, sim_to, component, dict(sorted(cluster_sizes.items())),
                      int(len(pairs)), int(len(good)))
+
+
+def _pairs_keep_the_longer(good: np.ndarray, sims: np.ndarray, alone: np.ndarray,
+                           lengths: np.ndarray, dup_of: np.ndarray, sim_to: np.ndarray) -> None:
+    """`_choose_keepers` for the clusters of two rows (most clusters), at once: a two-row
+    cluster is one verified pair (`alone`), so the longer (then earlier, the pair's first) row
+    is kept and the other drops naming it, with the pair's Jaccard."""
+    i, j = good[alone, 0], good[alone, 1]
+    keeper_is_j = lengths[j] > lengths[i]
+    keeper, other = np.where(keeper_is_j, j, i), np.where(keeper_is_j, i, j)
+    dup_of[other] = keeper
+    sim_to[other] = sims[alone]
 
 
 def _members(component: np.ndarray, eligible: np.ndarray, clusters: np.ndarray) -> list[np.ndarray]:
@@ -104,7 +125,7 @@ def _choose_keepers(sets: dict[int, np.ndarray], members: np.ndarray, lengths: n
 
 
 def cross_split_pairs(sigs, kept: np.ndarray, split: np.ndarray, threshold: float,
-                      load_sets: ShingleSets) -> tuple[int, np.ndarray]:
+                      load_sets: ShingleSets, workers: int = 1) -> tuple[int, np.ndarray]:
     """Leakage check: pairs of kept rows in different splits at or above the threshold.
 
     Candidates come from a banding tuned for a lower threshold and for recall, so this check is
@@ -112,7 +133,7 @@ def cross_split_pairs(sigs, kept: np.ndarray, split: np.ndarray, threshold: floa
     by exact Jaccard. Returns (pairs checked, leaking pairs).
     """
     index = NearDupIndex(sigs, threshold, LEAKAGE)
-    pairs = index.candidates(np.flatnonzero(kept))
+    pairs = index.candidates(np.flatnonzero(kept), workers)
     across = index.screen(pairs[split[pairs[:, 0]] != split[pairs[:, 1]]])
-    sims = index.verify(load_sets(np.unique(across)), across)
+    sims = index.verify(load_sets(np.unique(across)), across, workers)
     return int(len(pairs)), across[sims >= threshold]

@@ -9,7 +9,9 @@ in RAM), length, label, group and language codes. Memory grows with rows, not wi
 
 from __future__ import annotations
 
+import mmap
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,6 +39,32 @@ class DedupKeys(Stage):
             "exact": np.stack([sequence_hashes(words, b) for b in BASES], axis=1),
             "sigs": signatures(words, self.opts.num_perm, self.opts.ngram),
             "chars": pc.utf8_length(batch.texts).to_numpy(zero_copy_only=False).astype(np.int64)})
+
+
+class SignatureFile:
+    """The signature file as a read-only (rows x num_perm) uint32 matrix, memory-mapped.
+
+    Every page of a mapping a process has touched counts in its resident memory, so reading all
+    of a 1M-row file (512 MB at 128 slots) would make it resident, however small each chunk;
+    `release` (madvise MADV_DONTNEED, called by `minhash.read_rows` after each chunk) drops the
+    pages from this process again; the kernel keeps them in its page cache and re-reads them from
+    there. numpy's `memmap` has no public way to advise, hence `mmap` here."""
+
+    def __init__(self, path: Path, rows: int, num_perm: int) -> None:
+        self.shape = (rows, num_perm)
+        with open(path, "rb") as fh:
+            self._map = mmap.mmap(fh.fileno(), rows * num_perm * 4, access=mmap.ACCESS_READ)
+        self._matrix = np.frombuffer(self._map, dtype=np.uint32).reshape(self.shape)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, idx) -> np.ndarray:
+        """Rows (a copy: nothing keeps the mapping's pages)."""
+        return np.array(self._matrix[idx])
+
+    def release(self) -> None:
+        self._map.madvise(mmap.MADV_DONTNEED)
 
 
 class Codes:

@@ -8,8 +8,9 @@ hashes each shingle with SHA-1 one document at a time in Python; a whole batch i
 The signatures of those 64-bit shingle hashes come from `rensa` (Rust): its R-MinHash permutation
 k maps a hash h to (a_k*h + b_k) modulo 2**64 with odd a_k (multiply-shift: the high bits mix every
 input bit) and a slot keeps the high 32 bits of the per-document minimum, the family our numpy
-`signatures_numpy` uses (a_k*h, no b_k), about 10x faster to compute. `signatures_numpy` stays as
-the independent reference the tests hold rensa's estimates to.
+`signatures_numpy` uses (a_k*h, no b_k), about 3x faster than it with the copy into numpy
+included; `signatures_numpy` stays as the independent reference the tests hold rensa's estimates
+to.
 The LSH band/row split minimises the same objective as `datasketch.MinHashLSH` (see lsh_params).
 """
 
@@ -140,20 +141,30 @@ def multipliers(num_perm: int, seed: int) -> np.ndarray:
     return rng.integers(0, 2**63, size=num_perm, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
 
 
+#: Rows per rensa call: below rensa's smallest parallel batch (32 rows, whatever
+#: RENSA_DOC_PAR_BATCH_SIZE says), so rensa never starts its rayon thread pool. A process that
+#: had started it would deadlock its forked workers (the pool's threads do not survive a fork),
+#: and threads would only compete with our worker processes for the cores. Small calls are also
+#: faster here: ~3x over one call for 20,000 rows (bench/minhash_signatures.py).
+RENSA_ROWS = 31
+
+
 def signatures_from_shingles(hashes: np.ndarray, rows: np.ndarray, n_rows: int,
                              num_perm: int = 128, seed: int = 1) -> np.ndarray:
     """MinHash signatures (n_rows x num_perm, uint32, C order) of shingle hashes grouped by row
     (`rows` non-decreasing, as `shingles` returns them), by rensa's R-MinHash from the flat
     hashes and row offsets. Rows without shingles get all-ones (as in `signatures_numpy`)."""
-    if n_rows == 0:
-        return np.zeros((0, num_perm), np.uint32)
+    hashes = np.ascontiguousarray(hashes, dtype=np.uint64)
     offsets = np.searchsorted(rows, np.arange(n_rows + 1)).astype(np.uint64)
-    matrix = rensa.RMinHash.digest_matrix_from_flat_token_hashes(
-        np.ascontiguousarray(hashes, dtype=np.uint64), offsets, num_perm, seed)
-    # rensa hands the matrix back only as Python lists (`to_rows`); an `array` filled from
-    # the flattened lists is the cheapest way found into numpy (np.array on the nested lists
-    # takes about twice as long).
-    flat = array.array("I", itertools.chain.from_iterable(matrix.to_rows()))
+    digest = rensa.RMinHash.digest_matrix_from_flat_token_hashes
+    # rensa hands a matrix back only as Python lists (`to_rows`); an `array` filled from the
+    # flattened lists is the cheapest way found into numpy (np.array on nested lists: ~2x
+    # slower)
+    flat = array.array("I")
+    for lo in range(0, n_rows, RENSA_ROWS):
+        cut = offsets[lo:lo + RENSA_ROWS + 1]
+        matrix = digest(hashes[cut[0]:cut[-1]], cut - cut[0], num_perm, seed)
+        flat.extend(itertools.chain.from_iterable(matrix.to_rows()))
     return np.frombuffer(flat, dtype=np.uint32).reshape(n_rows, num_perm)
 
 
@@ -161,7 +172,7 @@ def signatures_numpy(hashes: np.ndarray, rows: np.ndarray, n_rows: int, num_perm
                      seed: int = 1, chunk: int = 2) -> np.ndarray:
     """The same kind of signatures in numpy alone: permutation k is h -> a_k * h mod 2**64 (a
     bijection for odd a_k), the slot keeps the high 32 bits of the minimum. Not used by runs
-    (rensa is ~10x faster); kept as the independent reference that rensa's estimates are
+    (rensa is ~3x faster); kept as the independent reference that rensa's estimates are
     tested against."""
     a = multipliers(num_perm, seed)
     out = np.full((num_perm, n_rows), np.iinfo(np.uint32).max, dtype=np.uint32)
@@ -204,47 +215,75 @@ def lsh_params(threshold: float, num_perm: int, recall_weight: float = 0.5) -> t
 
 
 def band_keys(sigs, bands: int, rows: int, idx: np.ndarray | None = None,
-              chunk: int = 65536) -> np.ndarray:
-    """One 32-bit key per (row, band) for the rows `idx` (default all): rows that share a key in
-    any band are candidates. Read from `sigs` (possibly memory-mapped) in chunks, never copied
-    whole; 32-bit keys halve memory, and their rare chance collisions only add candidates that
-    verification drops."""
+              chunk: int = 65536, band_ids: range | None = None) -> np.ndarray:
+    """One 32-bit key per (row, band) for the rows `idx` (default all) and the bands `band_ids`
+    (default all): rows that share a key in any band are candidates. Read from `sigs` (possibly
+    memory-mapped) in chunks, never copied whole; 32-bit keys halve memory, and their rare
+    chance collisions only add candidates that verification drops."""
     idx = np.arange(sigs.shape[0]) if idx is None else idx
+    band_ids = range(bands) if band_ids is None else band_ids
     mult = multipliers(rows, seed=7)
-    keys = np.zeros((idx.size, bands), dtype=np.uint32)
+    keys = np.zeros((idx.size, len(band_ids)), dtype=np.uint32)
     with np.errstate(over="ignore"):
         for lo in range(0, idx.size, chunk):
-            block_rows = np.asarray(sigs[idx[lo:lo + chunk]])
-            for band in range(bands):
+            block_rows = read_rows(sigs, idx[lo:lo + chunk])
+            for col, band in enumerate(band_ids):
                 block = block_rows[:, band * rows:(band + 1) * rows].astype(np.uint64)
                 mixed = _splitmix((block * mult[None, :]).sum(axis=1, dtype=np.uint64)
                                   + np.uint64(band))
-                keys[lo:lo + chunk, band] = (mixed >> np.uint64(32)).astype(np.uint32)
+                keys[lo:lo + chunk, col] = (mixed >> np.uint64(32)).astype(np.uint32)
     return keys
 
 
+def read_rows(sigs, idx: np.ndarray) -> np.ndarray:
+    """Rows `idx` of a signature matrix, then the pages read dropped from this process's
+    resident memory (`release`, where `sigs` has one: see `SignatureFile`)."""
+    block = np.asarray(sigs[idx])
+    release = getattr(sigs, "release", None)
+    if release is not None:
+        release()
+    return block
+
+
+def stable_order(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(order, values[order]) of 32-bit values, ties in index order: what
+    `np.argsort(kind="stable")` gives, from one sort of (value << 32 | index) as 64-bit ints,
+    several times faster because numpy's default sort of 64-bit ints is vectorised."""
+    packed = (values.astype(np.uint64) << np.uint64(32)) | np.arange(values.size,
+                                                                      dtype=np.uint64)
+    packed.sort()
+    return (packed & np.uint64(0xFFFFFFFF)).astype(np.int64), packed >> np.uint64(32)
+
+
+def bucket_pairs(keys: np.ndarray) -> np.ndarray:
+    """Pairs (i < j, encoded i * len(keys) + j) of rows sharing a key in one band: each bucket
+    member is paired with the bucket's first member and with its neighbour, which links every
+    bucket without the quadratic number of pairs a large bucket of copies would give."""
+    if keys.size >= 1 << 32:
+        raise ValueError("bucket_pairs packs row numbers in 32 bits")
+    order, sorted_keys = stable_order(keys)
+    same = sorted_keys[1:] == sorted_keys[:-1]
+    if not same.any():
+        return np.zeros(0, dtype=np.int64)
+    pos = np.arange(1, len(order))
+    run_start = np.maximum.accumulate(np.where(~same, pos, 0))
+    members = pos[same]
+    n, later = np.int64(keys.size), order[members]
+    # ties are in index order, so a bucket's earlier member always has the smaller index
+    return np.concatenate([order[run_start[same]] * n + later, order[members - 1] * n + later])
+
+
+def decode_pairs(encoded: np.ndarray, n: int) -> np.ndarray:
+    """Distinct pairs from `bucket_pairs` codes, as (i, j) rows sorted by i then j."""
+    encoded = np.unique(encoded)
+    return np.stack([encoded // n, encoded % n], axis=1) if encoded.size else \
+        np.zeros((0, 2), dtype=np.int64)
+
+
 def candidate_pairs(keys: np.ndarray) -> np.ndarray:
-    """Distinct (i, j), i < j, that share a band key: each bucket member is paired with the
-    bucket's first member and with its neighbour, which links every bucket without the
-    quadratic number of pairs a large bucket of copies would give."""
-    pairs = []
-    for band in range(keys.shape[1]):
-        order = np.argsort(keys[:, band], kind="stable")
-        sorted_keys = keys[order, band]
-        same = sorted_keys[1:] == sorted_keys[:-1]
-        if not same.any():
-            continue
-        pos = np.arange(1, len(order))
-        run_start = np.maximum.accumulate(np.where(~same, pos, 0))
-        members = pos[same]
-        pairs.append(np.stack([order[run_start[same]], order[members]], axis=1))
-        pairs.append(np.stack([order[members - 1], order[members]], axis=1))
-    if not pairs:
-        return np.zeros((0, 2), dtype=np.int64)
-    allp = np.concatenate(pairs)
-    allp = allp[allp[:, 0] != allp[:, 1]]
-    allp = np.sort(allp, axis=1)
-    return np.unique(allp, axis=0)
+    """Distinct (i, j), i < j, sorted, that share a key in any band (a column of `keys`)."""
+    codes = [bucket_pairs(np.ascontiguousarray(keys[:, band])) for band in range(keys.shape[1])]
+    return decode_pairs(np.concatenate(codes) if codes else np.zeros(0, np.int64), len(keys))
 
 
 def similarity(sigs, pairs: np.ndarray, chunk: int = 65536) -> np.ndarray:
@@ -252,5 +291,5 @@ def similarity(sigs, pairs: np.ndarray, chunk: int = 65536) -> np.ndarray:
     out = np.empty(len(pairs), dtype=np.float32)
     for lo in range(0, len(pairs), chunk):
         p = pairs[lo:lo + chunk]
-        out[lo:lo + chunk] = (np.asarray(sigs[p[:, 0]]) == np.asarray(sigs[p[:, 1]])).mean(axis=1)
+        out[lo:lo + chunk] = (read_rows(sigs, p[:, 0]) == read_rows(sigs, p[:, 1])).mean(axis=1)
     return out

@@ -18,7 +18,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from .minhash import band_keys, candidate_pairs, lsh_params, shingles, similarity
+from .forked import fork_map, spans
+from .minhash import band_keys, bucket_pairs, decode_pairs, lsh_params, shingles, similarity
 
 #: Candidates whose MinHash estimate is this far below the threshold skip exact verification: the
 #: estimate's standard deviation is about 0.035 at 128 permutations, so a pair truly at the
@@ -26,6 +27,11 @@ from .minhash import band_keys, candidate_pairs, lsh_params, shingles, similarit
 ESTIMATE_MARGIN = 0.2
 
 ShingleSets = Callable[[np.ndarray], dict[int, np.ndarray]]
+
+#: Below these sizes the work stays in this process: forking workers costs more than it saves.
+PARALLEL_MIN_ROWS = 50_000
+PARALLEL_MIN_PAIRS = 20_000
+PARALLEL_MIN_TEXTS = 5_000
 
 
 @dataclass(frozen=True)
@@ -71,29 +77,69 @@ class NearDupIndex:
         tuned = max(threshold - sensitivity.margin, sensitivity.floor)
         self.bands, self.rows = lsh_params(tuned, sigs.shape[1], sensitivity.recall_weight)
 
-    def candidates(self, rows: np.ndarray | None = None) -> np.ndarray:
-        """Distinct pairs (i < j) of `rows` (default: all) that share a band key."""
+    def candidates(self, rows: np.ndarray | None = None, workers: int = 1) -> np.ndarray:
+        """Distinct pairs (i < j, sorted) of `rows` (default: all) that share a band key; with
+        `workers`, each process takes a share of the bands."""
         rows = np.arange(self.sigs.shape[0]) if rows is None else rows
         if rows.size < 2:
             return np.zeros((0, 2), dtype=np.int64)
-        local = candidate_pairs(band_keys(self.sigs, self.bands, self.rows, rows))
+        workers = workers if rows.size >= PARALLEL_MIN_ROWS else 1
+        codes = fork_map(_band_pair_codes, (self.sigs, rows, self.bands, self.rows),
+                         spans(self.bands, workers), workers)
+        local = decode_pairs(np.concatenate(codes), rows.size)
         return rows[local] if local.size else np.zeros((0, 2), dtype=np.int64)
 
     def screen(self, pairs: np.ndarray) -> np.ndarray:
         """The pairs whose MinHash estimate is close enough to the threshold to verify."""
         return pairs[similarity(self.sigs, pairs) >= self.threshold - ESTIMATE_MARGIN]
 
-    def verify(self, sets: dict[int, np.ndarray], pairs: np.ndarray) -> np.ndarray:
+    def verify(self, sets: dict[int, np.ndarray], pairs: np.ndarray, workers: int = 1
+               ) -> np.ndarray:
         """Exact Jaccard of each pair (the threshold decides what the caller does with it)."""
-        return jaccard(sets, pairs)
+        if len(pairs) < PARALLEL_MIN_PAIRS or workers <= 1:
+            return jaccard(sets, pairs)
+        parts = fork_map(_jaccard_span, (sets, pairs), spans(len(pairs), 4 * workers), workers)
+        return np.concatenate(parts)
 
 
-def shingle_sets_of(texts: pa.Array, ngram: int, row_ids: np.ndarray) -> dict[int, np.ndarray]:
-    """Sorted unique shingle hashes of each (normalised) text, keyed by `row_ids`."""
-    hashes, owner = shingles(texts, ngram)
-    cuts = np.searchsorted(owner, np.arange(1, len(texts)))
-    return {int(row): np.unique(part)
-            for row, part in zip(row_ids, np.split(hashes, cuts), strict=True)}
+def _band_pair_codes(shared: tuple, lo: int, hi: int) -> np.ndarray:
+    """Candidate pair codes of bands lo..hi (one worker's share; one read of the signatures)."""
+    sigs, rows, bands, per_band = shared
+    keys = band_keys(sigs, bands, per_band, rows, band_ids=range(lo, hi))
+    codes = [bucket_pairs(np.ascontiguousarray(keys[:, col])) for col in range(hi - lo)]
+    return np.unique(np.concatenate(codes)) if codes else np.zeros(0, np.int64)
+
+
+def _jaccard_span(shared: tuple, lo: int, hi: int) -> np.ndarray:
+    sets, pairs = shared
+    return jaccard(sets, pairs[lo:hi])
+
+
+def shingle_sets_of(texts: pa.Array, ngram: int, row_ids: np.ndarray, workers: int = 1
+                    ) -> dict[int, np.ndarray]:
+    """Sorted unique shingle hashes of each (normalised) text, keyed by `row_ids`; with
+    `workers`, each process shingles a share of the texts."""
+    if len(texts) == 0:
+        return {}
+    workers = workers if len(texts) >= PARALLEL_MIN_TEXTS else 1
+    parts = fork_map(_unique_shingles, (texts, ngram), spans(len(texts), workers), workers)
+    sets: dict[int, np.ndarray] = {}
+    for (lo, hi), (hashes, cuts) in zip(spans(len(texts), workers), parts, strict=True):
+        sets.update(zip(row_ids[lo:hi].tolist(), np.split(hashes, cuts), strict=True))
+    return sets
+
+
+def _unique_shingles(shared: tuple, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    """Texts lo..hi's sorted unique shingle hashes, flat, and where each next text's begin
+    (one lexsort for all rather than one np.unique a row)."""
+    texts, ngram = shared
+    hashes, owner = shingles(texts[lo:hi], ngram)
+    order = np.lexsort((hashes, owner))
+    hashes, owner = hashes[order], owner[order]
+    first = np.ones(hashes.size, dtype=bool)
+    first[1:] = (hashes[1:] != hashes[:-1]) | (owner[1:] != owner[:-1])
+    hashes, owner = hashes[first], owner[first]
+    return hashes, np.searchsorted(owner, np.arange(1, hi - lo))
 
 
 def jaccard(sets: dict[int, np.ndarray], pairs: np.ndarray) -> np.ndarray:

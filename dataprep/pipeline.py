@@ -48,7 +48,7 @@ from .exclude import (
 from .filters import QualityFilter
 from .format import format_table
 from .ingest import Block, check_inputs, detect_format, file_sha256, parse_block
-from .keys import DedupKeys, KeyCollector, Keys
+from .keys import DedupKeys, KeyCollector, Keys, SignatureFile
 from .kinds import get_kind
 from .langid import LanguageStage
 from .neardup import shingle_sets_of
@@ -232,11 +232,12 @@ def _first_pass(paths: list[Path], recipe: Recipe, tmp: Path, files: RunFiles,
 
 
 def _signatures(tmp: Path, collector: KeyCollector, num_perm: int):
-    """The signature file as a read-only (rows x num_perm) memory map (never all in RAM)."""
+    """The signature file as a read-only (rows x num_perm) memory map whose pages are released
+    after each chunk read (never all in RAM, nor all resident)."""
     n = len(collector)
     if n == 0:
         return np.zeros((0, num_perm), np.uint32)
-    return np.memmap(tmp / SIGNATURES_FILE, dtype=np.uint32, mode="r", shape=(n, num_perm))
+    return SignatureFile(tmp / SIGNATURES_FILE, n, num_perm)
 
 
 def _duplicate_reasons(plan: Plan, keys: Keys, lo: int, hi: int
@@ -329,7 +330,7 @@ def _train_units(keys: Keys, plan: Plan) -> dict[str, int]:
     return unit_of
 
 
-def shingle_sets(staging: Path, kind: str, ngram: int, rows: np.ndarray
+def shingle_sets(staging: Path, kind: str, ngram: int, rows: np.ndarray, workers: int = 1
                  ) -> dict[int, np.ndarray]:
     """Sorted shingle-hash sets of the given staging rows, read back from the staging file (only
     candidate rows of near dedup and of the leakage check: a small share of the corpus)."""
@@ -337,7 +338,7 @@ def shingle_sets(staging: Path, kind: str, ngram: int, rows: np.ndarray
     if wanted.size == 0:
         return {}
     texts = normalise_for_dedup(get_kind(kind).row_text(take_rows(staging, wanted)))
-    return shingle_sets_of(texts, ngram, wanted)
+    return shingle_sets_of(texts, ngram, wanted, workers)
 
 
 def run_pipeline(
@@ -381,10 +382,12 @@ def run_pipeline(
                                               _counting(progress, rows_before),
                                               workers_for(paths, workers), excluded)
             reached("plan")
-            load_sets = partial(shingle_sets, staging, kind, recipe.dedup.ngram)
+            plan_workers = workers_for(paths, workers)
+            load_sets = partial(shingle_sets, staging, kind, recipe.dedup.ngram,
+                                workers=plan_workers)
             plan = make_plan(keys, recipe, load_sets,
                              row_strata(keys, recipe.split.stratify_by, get_kind(kind),
-                                        recipe.fields, staging))
+                                        recipe.fields, staging), plan_workers)
             augmented, stats = _augment(staging, kind, keys, plan, recipe, tmp, run, load_sets,
                                         augment_progress)
             lengths = _second_pass(staging, kind, keys, plan, recipe, tmp, files, version,

@@ -34,17 +34,19 @@ class Plan:
 LEAK_ROUNDS = 3
 
 
-def make_plan(keys: Keys, recipe: Recipe, load_sets, strata: Strata) -> Plan:
+def make_plan(keys: Keys, recipe: Recipe, load_sets, strata: Strata, workers: int = 1) -> Plan:
     """Dedup, split (stratified by `strata`, see `strata.row_strata`), and check the split for
     leakage. Pairs at or above the threshold that the (more sensitive) leakage check finds
     across splits were missed by dedup's LSH: they are added to the clustering and the plan is
-    made again. `load_sets(rows)` returns the sorted shingle-hash sets of the requested rows."""
+    made again. `load_sets(rows)` returns the sorted shingle-hash sets of the requested rows.
+    `workers` processes share the candidate search and the exact Jaccard; the plan is the same
+    whatever their number."""
     dedup = recipe.dedup
     extra = np.zeros((0, 2), dtype=np.int64)
     for _ in range(LEAK_ROUNDS):
-        plan = _plan_once(keys, recipe, load_sets, strata, extra)
+        plan = _plan_once(keys, recipe, load_sets, strata, extra, workers)
         checked, leaks = cross_split_pairs(keys.sigs, plan.kept, plan.split,
-                                           dedup.near_threshold, load_sets)
+                                           dedup.near_threshold, load_sets, workers)
         if len(leaks) == 0 or not dedup.near:
             break
         extra = np.concatenate([extra, leaks])
@@ -57,8 +59,8 @@ def make_plan(keys: Keys, recipe: Recipe, load_sets, strata: Strata) -> Plan:
     return plan
 
 
-def _plan_once(keys: Keys, recipe: Recipe, load_sets, strata: Strata, extra: np.ndarray
-               ) -> Plan:
+def _plan_once(keys: Keys, recipe: Recipe, load_sets, strata: Strata, extra: np.ndarray,
+               workers: int) -> Plan:
     """Exact dedup, then near dedup among the rows left, then the split of the rows kept."""
     n = len(keys)
     dedup, split_opts = recipe.dedup, recipe.split
@@ -69,7 +71,7 @@ def _plan_once(keys: Keys, recipe: Recipe, load_sets, strata: Strata, extra: np.
     cluster = np.arange(n)
     if dedup.near:
         near = near_duplicates(keys.sigs, unique, keys.chars, dedup.near_threshold,
-                               load_sets, extra)
+                               load_sets, extra, workers)
         kept &= near.dup_of == -1
         cluster = near.component
     ratios = np.asarray(split_opts.ratios, dtype=np.float64)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
 import sys
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -18,7 +19,7 @@ from dataprep.pipeline import run_pipeline
 from dataprep.textview import normalise_for_dedup
 
 from . import independent
-from .conftest import FIXTURES, run_cli
+from .conftest import FIXTURES, ROOT, run_cli
 
 sys.path.insert(0, str(FIXTURES))
 import synthetic  # noqa: E402  (fixtures/synthetic.py, the corpus generator)
@@ -154,3 +155,60 @@ def test_a_list_column_cannot_be_a_stratum(tmp_path):
                    str(recipe), "--store", str(tmp_path / "store"))
     assert proc.returncode == 1 and "one value per row" in proc.stderr, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+# --- the plan over worker processes -----------------------------------------------------------
+
+def test_the_plan_made_by_worker_processes_is_the_serial_plan(tmp_path, monkeypatch):
+    from dataprep import forked, neardup, pipeline
+
+    path = tmp_path / "corpus.jsonl"
+    synthetic.write_jsonl(path, 4000, seed=6, near_dup_fraction=0.15, exact_dup_fraction=0.05)
+    # every parallel path taken even at this size (they stay serial below a few 10k rows)
+    for name in ("PARALLEL_MIN_ROWS", "PARALLEL_MIN_PAIRS", "PARALLEL_MIN_TEXTS"):
+        monkeypatch.setattr(neardup, name, 0)
+    plans, forks = {}, []
+    make_plan, ordered_map = pipeline.make_plan, forked.ordered_map
+
+    def recorded(keys, recipe, load_sets, strata, workers=1):
+        plans[workers] = make_plan(keys, recipe, load_sets, strata, workers)
+        return plans[workers]
+
+    def counted(fn, items, workers):
+        forks.append(workers)
+        return ordered_map(fn, items, workers)
+
+    monkeypatch.setattr(pipeline, "make_plan", recorded)
+    monkeypatch.setattr(forked, "ordered_map", counted)
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("languages: [en]\nsplit:\n  group_by: customer_id\n")
+    for workers in (1, 2):
+        run_pipeline([path], "corpus", recipe, tmp_path / f"store{workers}", workers=workers)
+    serial, parallel = plans[1], plans[2]
+    assert forks and all(w == 2 for w in forks)  # the band, shingling and Jaccard shares
+    assert len(forks) >= 5
+    assert serial.near.verified_pairs > 100 and (serial.exact_dup_of >= 0).sum() > 100
+    for name in ("exact_dup_of", "kept", "split", "unit"):
+        assert np.array_equal(getattr(serial, name), getattr(parallel, name)), name
+    for name in ("dup_of", "similarity", "component"):
+        assert np.array_equal(getattr(serial.near, name), getattr(parallel.near, name)), name
+    assert serial.near.cluster_sizes == parallel.near.cluster_sizes
+    assert serial.near.candidate_pairs == parallel.near.candidate_pairs
+    assert serial.leakage == parallel.leakage and serial.leakage["ok"]
+    assert serial.exact_cluster_sizes == parallel.exact_cluster_sizes
+
+
+def test_signatures_in_forked_workers_after_signatures_in_the_parent(tmp_path):
+    # rensa must never start its thread pool: a pool started in the parent leaves a forked
+    # worker waiting forever for threads that did not survive the fork
+    script = (
+        "import sys; sys.path.insert(0, 'fixtures'); import synthetic, pyarrow as pa\n"
+        "from dataprep.minhash import signatures\n"
+        "from dataprep.workers import ordered_map\n"
+        "texts = pa.array([r['text'] for r in synthetic.generate_rows(3000, seed=1)])\n"
+        "first = signatures(texts)\n"
+        "out = list(ordered_map(signatures, [(texts[:1500],), (texts[1500:],)], 2))\n"
+        "assert (out[0] == first[:1500]).all() and (out[1] == first[1500:]).all()\n")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
+                          text=True, timeout=180)
+    assert proc.returncode == 0, proc.stderr
