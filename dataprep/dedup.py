@@ -129,11 +129,12 @@ def cross_split_pairs(sigs, kept: np.ndarray, split: np.ndarray, threshold: floa
     """Leakage check: pairs of kept rows in different splits at or above the threshold.
 
     Candidates come from a banding tuned for a lower threshold and for recall, so this check is
-    more sensitive than the dedup that built the clusters; pairs across splits are then measured
-    by exact Jaccard. Returns (pairs checked, leaking pairs).
+    more sensitive than the dedup that built the clusters; candidate pairs across splits are
+    then measured by exact Jaccard. Returns (candidate pairs across splits checked, leaking
+    pairs).
     """
     index = NearDupIndex(sigs, threshold, LEAKAGE)
-    pairs = index.candidates(np.flatnonzero(kept), workers)
-    across = index.screen(pairs[split[pairs[:, 0]] != split[pairs[:, 1]]])
+    pairs = index.candidates(np.flatnonzero(kept), workers, across=split)
+    across = index.screen(pairs)
     sims = index.verify(load_sets(np.unique(across)), across, workers)
     return int(len(pairs)), across[sims >= threshold]

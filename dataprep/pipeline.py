@@ -51,7 +51,8 @@ from .ingest import RawRow, check_inputs, detect_format, file_sha256
 from .keys import DedupKeys, KeyCollector, Keys, SignatureFile
 from .kinds import get_kind
 from .langid import LanguageStage
-from .neardup import shingle_sets_of
+from .memory import release_freed_memory
+from .neardup import ShingleSetTable, staged_shingle_sets
 from .plan import Plan, make_plan
 from .recipe import load_recipe
 from .report import RunCounts, build_report, render_html
@@ -60,7 +61,7 @@ from .settings import Recipe
 from .sources import Progress, raw_batches, source_label
 from .split_files import SplitWriters
 from .stage import Batch, Stage, removed_records, run_stages
-from .staging import staged_schema, take_rows, with_provenance
+from .staging import staged_schema, with_provenance
 from .store import (
     REJECTED_FILE,
     REMOVED_FILE,
@@ -77,7 +78,6 @@ from .store import (
     write_version_files,
 )
 from .strata import row_strata
-from .textview import normalise_for_dedup
 from .validate import Mapping, Reject, validate_rows
 from .workers import ordered_map, workers_for
 
@@ -222,8 +222,8 @@ def _first_pass(paths: list[Path], recipe: Recipe, tmp: Path, files: RunFiles,
 
 
 def _signatures(tmp: Path, collector: KeyCollector, num_perm: int):
-    """The signature file as a read-only (rows x num_perm) memory map whose pages are released
-    after each chunk read (never all in RAM, nor all resident)."""
+    """The signature file as a read-only (rows x num_perm) matrix whose rows are read from the
+    file as asked for (never all in RAM)."""
     n = len(collector)
     if n == 0:
         return np.zeros((0, num_perm), np.uint32)
@@ -321,14 +321,10 @@ def _train_units(keys: Keys, plan: Plan) -> dict[str, int]:
 
 
 def shingle_sets(staging: Path, kind: str, ngram: int, rows: np.ndarray, workers: int = 1
-                 ) -> dict[int, np.ndarray]:
+                 ) -> ShingleSetTable:
     """Sorted shingle-hash sets of the given staging rows, read back from the staging file (only
     candidate rows of near dedup and of the leakage check: a small share of the corpus)."""
-    wanted = np.unique(rows)
-    if wanted.size == 0:
-        return {}
-    texts = normalise_for_dedup(get_kind(kind).row_text(take_rows(staging, wanted)))
-    return shingle_sets_of(texts, ngram, wanted, workers)
+    return staged_shingle_sets(staging, kind, ngram, rows, workers)
 
 
 def run_pipeline(
@@ -375,9 +371,11 @@ def run_pipeline(
             plan_workers = workers_for(paths, workers)
             load_sets = partial(shingle_sets, staging, kind, recipe.dedup.ngram,
                                 workers=plan_workers)
+            release_freed_memory()  # before the plan forks its workers, which inherit it all
             plan = make_plan(keys, recipe, load_sets,
                              row_strata(keys, recipe.split.stratify_by, get_kind(kind),
                                         recipe.fields, staging), plan_workers)
+            release_freed_memory()
             augmented, stats = _augment(staging, kind, keys, plan, recipe, tmp, run, load_sets,
                                         augment_progress)
             lengths = _second_pass(staging, kind, keys, plan, recipe, tmp, files, version,
