@@ -60,7 +60,7 @@ def near_duplicates(sigs, eligible: np.ndarray, lengths: np.ndarray, threshold: 
     `workers` processes share the candidate search and the verification."""
     n = sigs.shape[0]
     index = NearDupIndex(sigs, threshold, DEDUP)
-    pairs = index.screen(index.candidates(np.flatnonzero(eligible), workers))
+    pairs = index.search(np.flatnonzero(eligible), workers)[1]
     if extra_pairs is not None and len(extra_pairs):
         pairs = np.unique(np.concatenate([pairs, np.sort(extra_pairs, axis=1)]), axis=0)
     sets = load_sets(np.unique(pairs))
@@ -134,7 +134,6 @@ def cross_split_pairs(sigs, kept: np.ndarray, split: np.ndarray, threshold: floa
     pairs).
     """
     index = NearDupIndex(sigs, threshold, LEAKAGE)
-    pairs = index.candidates(np.flatnonzero(kept), workers, across=split)
-    across = index.screen(pairs)
+    checked, across = index.search(np.flatnonzero(kept), workers, across=split)
     sims = index.verify(load_sets(np.unique(across)), across, workers)
-    return int(len(pairs)), across[sims >= threshold]
+    return checked, across[sims >= threshold]

@@ -1,11 +1,12 @@
 """Compact per-row keys collected in the first pass; dedup and split decide on these alone.
 
-Per row: id and source (Arrow strings, for naming what a removed row duplicates), two 64-bit
+Per row: two 64-bit
 hashes of the normalised word sequence, the MinHash signature (the pipeline appends signatures to
 a file in the version's temporary directory and reads rows back from it, `SignatureFile`, so 1M
 rows x 128 slots never sit in RAM), length, label, group and language codes. Memory grows with
-rows, not with their text. `DedupKeys` is the last first-pass stage: it computes the hashes and
-signatures of a batch.
+rows, not with their text. Ids and sources are not kept: the few that a removal or a leak names
+are read back from the staging file (`staging.staged_values`). `DedupKeys` is the last first-pass
+stage: it computes the hashes and signatures of a batch.
 """
 
 from __future__ import annotations
@@ -115,8 +116,8 @@ class Codes:
 
 @dataclass
 class Keys:
-    ids: pa.Array
-    sources: pa.Array
+    ids: pa.Array | None      # None when collected by KeyCollector (read from the staging file)
+    sources: pa.Array | None
     exact: np.ndarray      # (n, 2) uint64
     sigs: Any              # (n, num_perm) uint32, a SignatureFile
     chars: np.ndarray      # text length (int32, like the codes)
@@ -135,8 +136,8 @@ class KeyCollector:
 
     def __init__(self, label_column: str | None) -> None:
         self.label_column = label_column
-        self.parts: dict[str, list] = {k: [] for k in ("ids", "sources", "exact", "chars",
-                                                        "labels", "groups", "langs")}
+        self.parts: dict[str, list] = {k: [] for k in ("exact", "chars", "labels", "groups",
+                                                        "langs")}
         self.label_codes, self.group_codes, self.lang_codes = Codes(), Codes(), Codes()
 
     def __len__(self) -> int:
@@ -145,8 +146,6 @@ class KeyCollector:
     def add(self, table: pa.Table, keys: dict[str, np.ndarray]) -> None:
         """Append one batch: its kept rows and the keys `DedupKeys` computed for them."""
         p = self.parts
-        p["ids"].append(table.column("id").combine_chunks())
-        p["sources"].append(table.column("source").combine_chunks())
         p["exact"].append(keys["exact"])
         # 32-bit lengths and codes: what is kept for every row is what grows with the input
         p["chars"].append(keys["chars"].astype(np.int32))
@@ -161,17 +160,18 @@ class KeyCollector:
                           .astype(np.int32))
 
     def finish(self, sigs: Any) -> Keys:
-        """The keys of every row, with the signature matrix the pipeline wrote and mapped."""
+        """The keys of every row, with the signature matrix the pipeline wrote. Each field's
+        batches are dropped as soon as they are joined, so the join holds one field twice, not
+        all of them."""
         p = self.parts
 
-        def cat(name, dtype):
-            return np.concatenate(p[name]) if p[name] else np.zeros(0, dtype=dtype)
+        def joined(name: str, empty):
+            parts, p[name] = p[name], []
+            if not parts:
+                return empty
+            return np.concatenate(parts)
 
-        exact = np.concatenate(p["exact"]) if p["exact"] else np.zeros((0, 2), np.uint64)
-
-        def strings(name):
-            return pa.concat_arrays(p[name]) if p[name] else pa.array([], pa.string())
-
-        return Keys(strings("ids"), strings("sources"), exact, sigs, cat("chars", np.int32),
-                    cat("labels", np.int32), self.label_codes.names(), cat("groups", np.int32),
-                    cat("langs", np.int32), self.lang_codes.names())
+        return Keys(None, None, joined("exact", np.zeros((0, 2), np.uint64)), sigs,
+                    joined("chars", np.zeros(0, np.int32)), joined("labels", np.zeros(0, np.int32)),
+                    self.label_codes.names(), joined("groups", np.zeros(0, np.int32)),
+                    joined("langs", np.zeros(0, np.int32)), self.lang_codes.names())

@@ -99,6 +99,23 @@ class NearDupIndex:
         local = decode_pairs(np.concatenate(codes), rows.size)
         return rows[local] if local.size else np.zeros((0, 2), dtype=np.int64)
 
+    def search(self, rows: np.ndarray, workers: int = 1, across: np.ndarray | None = None,
+               chunk: int = 65536) -> tuple[int, np.ndarray]:
+        """(distinct candidate pairs of `rows`, those of them the MinHash screen keeps), as
+        `screen(candidates(...))` but decoded and screened a chunk at a time, so the candidate
+        pairs are never held as pairs (the leakage banding finds millions at 1M rows)."""
+        if rows.size < 2:
+            return 0, np.zeros((0, 2), dtype=np.int64)
+        workers = workers if rows.size >= PARALLEL_MIN_ROWS else 1
+        codes = np.unique(np.concatenate(fork_map(
+            _band_pair_codes, (self.sigs, rows, self.bands, self.rows, across),
+            spans(self.bands, workers), workers)))
+        m, kept = np.int64(rows.size), [np.zeros((0, 2), dtype=np.int64)]
+        for lo in range(0, codes.size, chunk):
+            part = codes[lo:lo + chunk]
+            kept.append(self.screen(np.stack([rows[part // m], rows[part % m]], axis=1)))
+        return int(codes.size), np.concatenate(kept)
+
     def screen(self, pairs: np.ndarray) -> np.ndarray:
         """The pairs whose MinHash estimate is close enough to the threshold to verify."""
         return pairs[similarity(self.sigs, pairs) >= self.threshold - ESTIMATE_MARGIN]
@@ -139,18 +156,22 @@ def _jaccard_span(shared: tuple, lo: int, hi: int) -> np.ndarray:
 
 
 class ShingleSetTable(Mapping):
-    """Shingle sets of many rows as one flat array: row -> its sorted unique hashes (a view).
-    No Python object a row (a dict of arrays costs ~150 bytes a row more than the hashes), and
-    it pickles as three arrays."""
+    """Shingle sets of many rows, row -> its sorted unique hashes (a view into a flat block).
+    No Python object a row (a dict of arrays costs ~150 bytes a row more than the hashes), it
+    pickles as a few arrays, and tables join without copying their hashes (`concat`): at 1M rows
+    the sets of the candidate rows are ~60 MB, and copies of them were the plan's peak."""
 
-    def __init__(self, rows: np.ndarray, hashes: np.ndarray, offsets: np.ndarray) -> None:
-        self.rows, self.hashes, self.offsets = rows, hashes, offsets  # rows sorted, unique
+    def __init__(self, rows: np.ndarray, blocks: list[np.ndarray], block: np.ndarray,
+                 starts: np.ndarray, ends: np.ndarray) -> None:
+        # per row (sorted, unique): which block holds its hashes, and where
+        self.rows, self.blocks, self.block = rows, blocks, block
+        self.starts, self.ends = starts, ends
 
     def __getitem__(self, row: int) -> np.ndarray:
         at = int(np.searchsorted(self.rows, row))
         if at == len(self.rows) or self.rows[at] != row:
             raise KeyError(row)
-        return self.hashes[self.offsets[at]:self.offsets[at + 1]]
+        return self.blocks[self.block[at]][self.starts[at]:self.ends[at]]
 
     def __iter__(self) -> Iterator[int]:
         return iter(self.rows.tolist())
@@ -159,17 +180,28 @@ class ShingleSetTable(Mapping):
         return len(self.rows)
 
     @classmethod
+    def flat(cls, rows: np.ndarray, hashes: np.ndarray, offsets: np.ndarray) -> ShingleSetTable:
+        """Rows whose sets are consecutive runs of one hash array (`offsets`: len(rows) + 1)."""
+        return cls(np.asarray(rows, dtype=np.int64), [hashes], np.zeros(len(rows), np.int32),
+                   offsets[:-1].astype(np.int64), offsets[1:].astype(np.int64))
+
+    @classmethod
     def concat(cls, parts: list[ShingleSetTable]) -> ShingleSetTable:
-        """Tables of consecutive row ranges as one."""
-        parts = [p for p in parts if len(p)] or [cls.empty()]
-        sizes = np.concatenate([np.diff(p.offsets) for p in parts])
+        """Tables of consecutive row ranges as one (their hash blocks shared, not copied)."""
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return cls.empty()
+        first_block = np.cumsum([0] + [len(p.blocks) for p in parts[:-1]])
         return cls(np.concatenate([p.rows for p in parts]),
-                   np.concatenate([p.hashes for p in parts]),
-                   np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64))
+                   [b for p in parts for b in p.blocks],
+                   np.concatenate([p.block + k for p, k in zip(parts, first_block, strict=True)]
+                                  ).astype(np.int32),
+                   np.concatenate([p.starts for p in parts]),
+                   np.concatenate([p.ends for p in parts]))
 
     @classmethod
     def empty(cls) -> ShingleSetTable:
-        return cls(np.zeros(0, np.int64), np.zeros(0, np.uint64), np.zeros(1, np.int64))
+        return cls.flat(np.zeros(0, np.int64), np.zeros(0, np.uint64), np.zeros(1, np.int64))
 
 
 def shingle_sets_of(texts: pa.Array, ngram: int, row_ids: np.ndarray) -> ShingleSetTable:
@@ -184,7 +216,7 @@ def shingle_sets_of(texts: pa.Array, ngram: int, row_ids: np.ndarray) -> Shingle
     first[1:] = (hashes[1:] != hashes[:-1]) | (owner[1:] != owner[:-1])
     hashes, owner = hashes[first], owner[first]
     offsets = np.searchsorted(owner, np.arange(len(texts) + 1)).astype(np.int64)
-    return ShingleSetTable(np.asarray(row_ids, dtype=np.int64), hashes, offsets)
+    return ShingleSetTable.flat(row_ids, hashes, offsets)
 
 
 def staged_shingle_sets(staging: Path, kind: str, ngram: int, rows: np.ndarray,

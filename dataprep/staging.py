@@ -30,11 +30,23 @@ def take_rows(staging: Path, rows: np.ndarray) -> pa.Table:
         return pa.ipc.open_stream(source).schema.empty_table()
 
 
-def staged_rows(staging: Path, rows: np.ndarray, group: int | None = None
-                ) -> Iterator[tuple[np.ndarray, pa.Table]]:
+def staged_values(staging: Path, rows: np.ndarray, column: str) -> pa.Array:
+    """One column's values of the given staging rows, in the order of `rows` (repeats allowed):
+    the ids and sources that removals and the leakage examples name are read back here rather
+    than held for every row."""
+    rows = np.asarray(rows, dtype=np.int64)
+    wanted, inverse = np.unique(rows, return_inverse=True)
+    parts = [table.column(column) for _, table in staged_rows(staging, wanted, columns=[column])]
+    values = pa.chunked_array(parts, pa.string()).combine_chunks() if parts else \
+        pa.array([], pa.string())
+    return values.take(pa.array(inverse.astype(np.int64)))
+
+
+def staged_rows(staging: Path, rows: np.ndarray, group: int | None = None,
+                columns: list[str] | None = None) -> Iterator[tuple[np.ndarray, pa.Table]]:
     """(row numbers, their rows) of the given staging rows, in row order, at most `group` rows
     a table (default: one table a staging batch that has any), reading the file batch by
-    batch."""
+    batch; only `columns` when given."""
     wanted = np.unique(rows)
     parts, numbers, held, lo = [], [], 0, 0
     with pa.OSFile(str(staging)) as source:
@@ -43,7 +55,9 @@ def staged_rows(staging: Path, rows: np.ndarray, group: int | None = None
             here = wanted[np.searchsorted(wanted, start):np.searchsorted(wanted, lo)]
             if not here.size:
                 continue
-            parts.append(pa.Table.from_batches([batch]).take(pa.array(here - start)))
+            table = pa.Table.from_batches([batch])
+            table = table.select(columns) if columns else table
+            parts.append(table.take(pa.array(here - start)))
             numbers.append(here)
             held += here.size
             if group is None or held >= group:

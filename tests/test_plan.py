@@ -171,8 +171,8 @@ def test_the_plan_made_by_worker_processes_is_the_serial_plan(tmp_path, monkeypa
     plans, forks = {}, []
     make_plan, ordered_map = pipeline.make_plan, forked.ordered_map
 
-    def recorded(keys, recipe, load_sets, strata, workers=1):
-        plans[workers] = make_plan(keys, recipe, load_sets, strata, workers)
+    def recorded(keys, recipe, load_sets, strata, workers=1, sources_of=None):
+        plans[workers] = make_plan(keys, recipe, load_sets, strata, workers, sources_of)
         return plans[workers]
 
     def counted(fn, items, workers):
