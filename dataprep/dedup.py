@@ -60,7 +60,7 @@ def near_duplicates(sigs, eligible: np.ndarray, lengths: np.ndarray, threshold: 
     `workers` processes share the candidate search and the verification."""
     n = sigs.shape[0]
     index = NearDupIndex(sigs, threshold, DEDUP)
-    pairs = index.screen(index.candidates(np.flatnonzero(eligible), workers))
+    pairs = index.search(np.flatnonzero(eligible), workers)[1]
     if extra_pairs is not None and len(extra_pairs):
         pairs = np.unique(np.concatenate([pairs, np.sort(extra_pairs, axis=1)]), axis=0)
     sets = load_sets(np.unique(pairs))
@@ -129,11 +129,11 @@ def cross_split_pairs(sigs, kept: np.ndarray, split: np.ndarray, threshold: floa
     """Leakage check: pairs of kept rows in different splits at or above the threshold.
 
     Candidates come from a banding tuned for a lower threshold and for recall, so this check is
-    more sensitive than the dedup that built the clusters; pairs across splits are then measured
-    by exact Jaccard. Returns (pairs checked, leaking pairs).
+    more sensitive than the dedup that built the clusters; candidate pairs across splits are
+    then measured by exact Jaccard. Returns (candidate pairs across splits checked, leaking
+    pairs).
     """
     index = NearDupIndex(sigs, threshold, LEAKAGE)
-    pairs = index.candidates(np.flatnonzero(kept), workers)
-    across = index.screen(pairs[split[pairs[:, 0]] != split[pairs[:, 1]]])
+    checked, across = index.search(np.flatnonzero(kept), workers, across=split)
     sims = index.verify(load_sets(np.unique(across)), across, workers)
-    return int(len(pairs)), across[sims >= threshold]
+    return checked, across[sims >= threshold]

@@ -1,15 +1,19 @@
 """Compact per-row keys collected in the first pass; dedup and split decide on these alone.
 
-Per row: id and source (Arrow strings, for naming what a removed row duplicates), two 64-bit
+Per row: two 64-bit
 hashes of the normalised word sequence, the MinHash signature (the pipeline appends signatures to
-a file in the version's temporary directory and memory-maps it, so 1M rows x 128 slots never sit
-in RAM), length, label, group and language codes. Memory grows with rows, not with their text.
-`DedupKeys` is the last first-pass stage: it computes the hashes and signatures of a batch.
+a file in the version's temporary directory and reads rows back from it, `SignatureFile`, so 1M
+rows x 128 slots never sit in RAM), length, label, group and language codes. Memory grows with
+rows, not with their text. Ids and sources are not kept: the few that a removal or a leak names
+are read back from the staging file (`staging.staged_values`). `DedupKeys` is the last first-pass
+stage: it computes the hashes and signatures of a batch.
 """
 
 from __future__ import annotations
 
-import mmap
+import contextlib
+import itertools
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,29 +46,54 @@ class DedupKeys(Stage):
 
 
 class SignatureFile:
-    """The signature file as a read-only (rows x num_perm) uint32 matrix, memory-mapped.
+    """The signature file as a read-only (rows x num_perm) uint32 matrix, read with plain file
+    reads, never memory-mapped.
 
-    Every page of a mapping a process has touched counts in its resident memory, so reading all
-    of a 1M-row file (512 MB at 128 slots) would make it resident, however small each chunk;
-    `release` (madvise MADV_DONTNEED, called by `minhash.read_rows` after each chunk) drops the
-    pages from this process again; the kernel keeps them in its page cache and re-reads them from
-    there. numpy's `memmap` has no public way to advise, hence `mmap` here."""
+    A mapped page counts in the process's resident memory once touched, and the kernel maps
+    file pages in large blocks (one random row of a 100 MB file made 7 MB resident here), so
+    reading the pairs' rows of a 1M-row matrix (512 MB) through a map would make nearly all of
+    it resident. Reads keep only the rows asked for; the kernel's page cache serves repeats."""
+
+    #: Rows closer than this are read in one request (fewer calls; a few KB more read).
+    GAP = 32
 
     def __init__(self, path: Path, rows: int, num_perm: int) -> None:
-        self.shape = (rows, num_perm)
-        with open(path, "rb") as fh:
-            self._map = mmap.mmap(fh.fileno(), rows * num_perm * 4, access=mmap.ACCESS_READ)
-        self._matrix = np.frombuffer(self._map, dtype=np.uint32).reshape(self.shape)
+        self.path, self.shape = path, (rows, num_perm)
+        self.row_bytes = num_perm * 4
+        self._fd = os.open(path, os.O_RDONLY)
 
     def __len__(self) -> int:
         return self.shape[0]
 
-    def __getitem__(self, idx) -> np.ndarray:
-        """Rows (a copy: nothing keeps the mapping's pages)."""
-        return np.array(self._matrix[idx])
+    def __del__(self) -> None:
+        with contextlib.suppress(OSError, AttributeError):
+            os.close(self._fd)
 
-    def release(self) -> None:
-        self._map.madvise(mmap.MADV_DONTNEED)
+    def __getitem__(self, idx) -> np.ndarray:
+        """Rows `idx` (an int array or a slice), in that order."""
+        if isinstance(idx, slice):
+            idx = np.arange(*idx.indices(self.shape[0]))
+        idx = np.asarray(idx, dtype=np.int64)
+        if idx.size == 0:
+            return np.zeros((0, self.shape[1]), np.uint32)
+        wanted, inverse = np.unique(idx, return_inverse=True)
+        if wanted[0] < 0 or wanted[-1] >= self.shape[0]:
+            raise IndexError("signature row out of range")
+        # runs of nearby rows, each read with one request
+        cuts = np.concatenate([[0], np.flatnonzero(np.diff(wanted) > self.GAP) + 1,
+                               [wanted.size]]).tolist()
+        out = np.empty((wanted.size, self.shape[1]), np.uint32)
+        for a, b in itertools.pairwise(cuts):
+            lo = int(wanted[a])
+            out[a:b] = self._read(lo, int(wanted[b - 1]) + 1)[wanted[a:b] - lo]
+        return out[inverse]
+
+    def _read(self, lo: int, hi: int) -> np.ndarray:
+        size = (hi - lo) * self.row_bytes
+        data = os.pread(self._fd, size, lo * self.row_bytes)
+        if len(data) != size:
+            raise OSError(f"{self.path}: short read of the signature file")
+        return np.frombuffer(data, dtype=np.uint32).reshape(hi - lo, self.shape[1])
 
 
 class Codes:
@@ -87,11 +116,11 @@ class Codes:
 
 @dataclass
 class Keys:
-    ids: pa.Array
-    sources: pa.Array
+    ids: pa.Array | None      # None when collected by KeyCollector (read from the staging file)
+    sources: pa.Array | None
     exact: np.ndarray      # (n, 2) uint64
-    sigs: Any              # (n, num_perm) uint32, memory-mapped
-    chars: np.ndarray
+    sigs: Any              # (n, num_perm) uint32, a SignatureFile
+    chars: np.ndarray      # text length (int32, like the codes)
     labels: np.ndarray     # label code, -1 when the kind has none
     label_names: list[str]
     groups: np.ndarray     # group code, -1 when none
@@ -107,8 +136,8 @@ class KeyCollector:
 
     def __init__(self, label_column: str | None) -> None:
         self.label_column = label_column
-        self.parts: dict[str, list] = {k: [] for k in ("ids", "sources", "exact", "chars",
-                                                        "labels", "groups", "langs")}
+        self.parts: dict[str, list] = {k: [] for k in ("exact", "chars", "labels", "groups",
+                                                        "langs")}
         self.label_codes, self.group_codes, self.lang_codes = Codes(), Codes(), Codes()
 
     def __len__(self) -> int:
@@ -117,30 +146,32 @@ class KeyCollector:
     def add(self, table: pa.Table, keys: dict[str, np.ndarray]) -> None:
         """Append one batch: its kept rows and the keys `DedupKeys` computed for them."""
         p = self.parts
-        p["ids"].append(table.column("id").combine_chunks())
-        p["sources"].append(table.column("source").combine_chunks())
         p["exact"].append(keys["exact"])
-        p["chars"].append(keys["chars"])
+        # 32-bit lengths and codes: what is kept for every row is what grows with the input
+        p["chars"].append(keys["chars"].astype(np.int32))
         if self.label_column:
             label = table.column(self.label_column).combine_chunks()
-            p["labels"].append(self.label_codes.encode(label))
+            p["labels"].append(self.label_codes.encode(label).astype(np.int32))
         else:
-            p["labels"].append(np.full(table.num_rows, -1, dtype=np.int64))
-        p["groups"].append(self.group_codes.encode(table.column("group").combine_chunks()))
-        p["langs"].append(self.lang_codes.encode(table.column("lang").combine_chunks()))
+            p["labels"].append(np.full(table.num_rows, -1, dtype=np.int32))
+        p["groups"].append(self.group_codes.encode(table.column("group").combine_chunks())
+                           .astype(np.int32))
+        p["langs"].append(self.lang_codes.encode(table.column("lang").combine_chunks())
+                          .astype(np.int32))
 
     def finish(self, sigs: Any) -> Keys:
-        """The keys of every row, with the signature matrix the pipeline wrote and mapped."""
+        """The keys of every row, with the signature matrix the pipeline wrote. Each field's
+        batches are dropped as soon as they are joined, so the join holds one field twice, not
+        all of them."""
         p = self.parts
 
-        def cat(name, dtype):
-            return np.concatenate(p[name]) if p[name] else np.zeros(0, dtype=dtype)
+        def joined(name: str, empty):
+            parts, p[name] = p[name], []
+            if not parts:
+                return empty
+            return np.concatenate(parts)
 
-        exact = np.concatenate(p["exact"]) if p["exact"] else np.zeros((0, 2), np.uint64)
-
-        def strings(name):
-            return pa.concat_arrays(p[name]) if p[name] else pa.array([], pa.string())
-
-        return Keys(strings("ids"), strings("sources"), exact, sigs, cat("chars", np.int64),
-                    cat("labels", np.int64), self.label_codes.names(), cat("groups", np.int64),
-                    cat("langs", np.int64), self.lang_codes.names())
+        return Keys(None, None, joined("exact", np.zeros((0, 2), np.uint64)), sigs,
+                    joined("chars", np.zeros(0, np.int32)), joined("labels", np.zeros(0, np.int32)),
+                    self.label_codes.names(), joined("groups", np.zeros(0, np.int32)),
+                    joined("langs", np.zeros(0, np.int32)), self.lang_codes.names())

@@ -215,34 +215,24 @@ def lsh_params(threshold: float, num_perm: int, recall_weight: float = 0.5) -> t
 
 
 def band_keys(sigs, bands: int, rows: int, idx: np.ndarray | None = None,
-              chunk: int = 65536, band_ids: range | None = None) -> np.ndarray:
+              chunk: int = 16384, band_ids: range | None = None) -> np.ndarray:
     """One 32-bit key per (row, band) for the rows `idx` (default all) and the bands `band_ids`
     (default all): rows that share a key in any band are candidates. Read from `sigs` (possibly
     memory-mapped) in chunks, never copied whole; 32-bit keys halve memory, and their rare
     chance collisions only add candidates that verification drops."""
     idx = np.arange(sigs.shape[0]) if idx is None else idx
     band_ids = range(bands) if band_ids is None else band_ids
-    mult = multipliers(rows, seed=7)
+    first, last = band_ids.start * rows, band_ids.stop * rows  # the slots these bands read
+    mult = np.tile(multipliers(rows, seed=7), len(band_ids))
+    offset = np.arange(band_ids.start, band_ids.stop, dtype=np.uint64)
     keys = np.zeros((idx.size, len(band_ids)), dtype=np.uint32)
     with np.errstate(over="ignore"):
         for lo in range(0, idx.size, chunk):
-            block_rows = read_rows(sigs, idx[lo:lo + chunk])
-            for col, band in enumerate(band_ids):
-                block = block_rows[:, band * rows:(band + 1) * rows].astype(np.uint64)
-                mixed = _splitmix((block * mult[None, :]).sum(axis=1, dtype=np.uint64)
-                                  + np.uint64(band))
-                keys[lo:lo + chunk, col] = (mixed >> np.uint64(32)).astype(np.uint32)
+            block = np.asarray(sigs[idx[lo:lo + chunk]])[:, first:last].astype(np.uint64)
+            block *= mult  # all bands of the chunk at once: slot value x its row's multiplier
+            sums = block.reshape(len(block), len(band_ids), rows).sum(axis=2, dtype=np.uint64)
+            keys[lo:lo + chunk] = (_splitmix(sums + offset) >> np.uint64(32)).astype(np.uint32)
     return keys
-
-
-def read_rows(sigs, idx: np.ndarray) -> np.ndarray:
-    """Rows `idx` of a signature matrix, then the pages read dropped from this process's
-    resident memory (`release`, where `sigs` has one: see `SignatureFile`)."""
-    block = np.asarray(sigs[idx])
-    release = getattr(sigs, "release", None)
-    if release is not None:
-        release()
-    return block
 
 
 def stable_order(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -286,10 +276,11 @@ def candidate_pairs(keys: np.ndarray) -> np.ndarray:
     return decode_pairs(np.concatenate(codes) if codes else np.zeros(0, np.int64), len(keys))
 
 
-def similarity(sigs, pairs: np.ndarray, chunk: int = 65536) -> np.ndarray:
-    """Estimated Jaccard (share of equal signature slots) for each pair."""
+def similarity(sigs, pairs: np.ndarray, chunk: int = 16384) -> np.ndarray:
+    """Estimated Jaccard (share of equal signature slots) for each pair, a chunk of pairs at a
+    time (their rows read from `sigs`, never all of it)."""
     out = np.empty(len(pairs), dtype=np.float32)
     for lo in range(0, len(pairs), chunk):
         p = pairs[lo:lo + chunk]
-        out[lo:lo + chunk] = (read_rows(sigs, p[:, 0]) == read_rows(sigs, p[:, 1])).mean(axis=1)
+        out[lo:lo + chunk] = (np.asarray(sigs[p[:, 0]]) == np.asarray(sigs[p[:, 1]])).mean(axis=1)
     return out

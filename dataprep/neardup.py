@@ -11,27 +11,34 @@ different appetite for recall, so they share this chain:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
 from .forked import fork_map, spans
+from .kinds import get_kind
 from .minhash import band_keys, bucket_pairs, decode_pairs, lsh_params, shingles, similarity
+from .staging import staged_rows
+from .textview import normalise_for_dedup
 
 #: Candidates whose MinHash estimate is this far below the threshold skip exact verification: the
 #: estimate's standard deviation is about 0.035 at 128 permutations, so a pair truly at the
 #: threshold lands this low far less than once in a million.
 ESTIMATE_MARGIN = 0.2
 
-ShingleSets = Callable[[np.ndarray], dict[int, np.ndarray]]
+ShingleSets = Callable[[np.ndarray], Mapping[int, np.ndarray]]
 
 #: Below these sizes the work stays in this process: forking workers costs more than it saves.
 PARALLEL_MIN_ROWS = 50_000
 PARALLEL_MIN_PAIRS = 20_000
 PARALLEL_MIN_TEXTS = 5_000
+#: Rows shingled at once when sets are read back from the staging file (bounds the texts,
+#: words and shingles held: ~30 MB at 100 words a row).
+SHINGLE_GROUP = 4096
 
 
 @dataclass(frozen=True)
@@ -77,23 +84,43 @@ class NearDupIndex:
         tuned = max(threshold - sensitivity.margin, sensitivity.floor)
         self.bands, self.rows = lsh_params(tuned, sigs.shape[1], sensitivity.recall_weight)
 
-    def candidates(self, rows: np.ndarray | None = None, workers: int = 1) -> np.ndarray:
+    def candidates(self, rows: np.ndarray | None = None, workers: int = 1,
+                   across: np.ndarray | None = None) -> np.ndarray:
         """Distinct pairs (i < j, sorted) of `rows` (default: all) that share a band key; with
-        `workers`, each process takes a share of the bands."""
+        `across` (a code per row, e.g. the split), only pairs whose codes differ. With
+        `workers`, each process takes a share of the bands and filters its own pairs, so the
+        pairs `across` drops are never gathered (at 1M rows the leakage banding finds ~5M)."""
         rows = np.arange(self.sigs.shape[0]) if rows is None else rows
         if rows.size < 2:
             return np.zeros((0, 2), dtype=np.int64)
         workers = workers if rows.size >= PARALLEL_MIN_ROWS else 1
-        codes = fork_map(_band_pair_codes, (self.sigs, rows, self.bands, self.rows),
+        codes = fork_map(_band_pair_codes, (self.sigs, rows, self.bands, self.rows, across),
                          spans(self.bands, workers), workers)
         local = decode_pairs(np.concatenate(codes), rows.size)
         return rows[local] if local.size else np.zeros((0, 2), dtype=np.int64)
+
+    def search(self, rows: np.ndarray, workers: int = 1, across: np.ndarray | None = None,
+               chunk: int = 65536) -> tuple[int, np.ndarray]:
+        """(distinct candidate pairs of `rows`, those of them the MinHash screen keeps), as
+        `screen(candidates(...))` but decoded and screened a chunk at a time, so the candidate
+        pairs are never held as pairs (the leakage banding finds millions at 1M rows)."""
+        if rows.size < 2:
+            return 0, np.zeros((0, 2), dtype=np.int64)
+        workers = workers if rows.size >= PARALLEL_MIN_ROWS else 1
+        codes = np.unique(np.concatenate(fork_map(
+            _band_pair_codes, (self.sigs, rows, self.bands, self.rows, across),
+            spans(self.bands, workers), workers)))
+        m, kept = np.int64(rows.size), [np.zeros((0, 2), dtype=np.int64)]
+        for lo in range(0, codes.size, chunk):
+            part = codes[lo:lo + chunk]
+            kept.append(self.screen(np.stack([rows[part // m], rows[part % m]], axis=1)))
+        return int(codes.size), np.concatenate(kept)
 
     def screen(self, pairs: np.ndarray) -> np.ndarray:
         """The pairs whose MinHash estimate is close enough to the threshold to verify."""
         return pairs[similarity(self.sigs, pairs) >= self.threshold - ESTIMATE_MARGIN]
 
-    def verify(self, sets: dict[int, np.ndarray], pairs: np.ndarray, workers: int = 1
+    def verify(self, sets: Mapping[int, np.ndarray], pairs: np.ndarray, workers: int = 1
                ) -> np.ndarray:
         """Exact Jaccard of each pair (the threshold decides what the caller does with it)."""
         if len(pairs) < PARALLEL_MIN_PAIRS or workers <= 1:
@@ -102,11 +129,24 @@ class NearDupIndex:
         return np.concatenate(parts)
 
 
+#: Bands whose keys one read of the signatures computes (n x this many 32-bit keys held).
+BANDS_PER_READ = 4
+
+
 def _band_pair_codes(shared: tuple, lo: int, hi: int) -> np.ndarray:
-    """Candidate pair codes of bands lo..hi (one worker's share; one read of the signatures)."""
-    sigs, rows, bands, per_band = shared
-    keys = band_keys(sigs, bands, per_band, rows, band_ids=range(lo, hi))
-    codes = [bucket_pairs(np.ascontiguousarray(keys[:, col])) for col in range(hi - lo)]
+    """Distinct candidate pair codes (`bucket_pairs`) of bands lo..hi (one worker's share),
+    their keys computed BANDS_PER_READ bands a read of the signatures."""
+    sigs, rows, bands, per_band, across = shared
+    codes = []
+    for first in range(lo, hi, BANDS_PER_READ):
+        group = range(first, min(first + BANDS_PER_READ, hi))
+        keys = band_keys(sigs, bands, per_band, rows, band_ids=group)
+        for col in range(len(group)):
+            found = bucket_pairs(np.ascontiguousarray(keys[:, col]))
+            if across is not None and found.size:
+                m = np.int64(rows.size)
+                found = found[across[rows[found // m]] != across[rows[found % m]]]
+            codes.append(np.unique(found))
     return np.unique(np.concatenate(codes)) if codes else np.zeros(0, np.int64)
 
 
@@ -115,34 +155,93 @@ def _jaccard_span(shared: tuple, lo: int, hi: int) -> np.ndarray:
     return jaccard(sets, pairs[lo:hi])
 
 
-def shingle_sets_of(texts: pa.Array, ngram: int, row_ids: np.ndarray, workers: int = 1
-                    ) -> dict[int, np.ndarray]:
-    """Sorted unique shingle hashes of each (normalised) text, keyed by `row_ids`; with
-    `workers`, each process shingles a share of the texts."""
-    if len(texts) == 0:
-        return {}
-    workers = workers if len(texts) >= PARALLEL_MIN_TEXTS else 1
-    parts = fork_map(_unique_shingles, (texts, ngram), spans(len(texts), workers), workers)
-    sets: dict[int, np.ndarray] = {}
-    for (lo, hi), (hashes, cuts) in zip(spans(len(texts), workers), parts, strict=True):
-        sets.update(zip(row_ids[lo:hi].tolist(), np.split(hashes, cuts), strict=True))
-    return sets
+class ShingleSetTable(Mapping):
+    """Shingle sets of many rows, row -> its sorted unique hashes (a view into a flat block).
+    No Python object a row (a dict of arrays costs ~150 bytes a row more than the hashes), it
+    pickles as a few arrays, and tables join without copying their hashes (`concat`): at 1M rows
+    the sets of the candidate rows are ~60 MB, and copies of them were the plan's peak."""
+
+    def __init__(self, rows: np.ndarray, blocks: list[np.ndarray], block: np.ndarray,
+                 starts: np.ndarray, ends: np.ndarray) -> None:
+        # per row (sorted, unique): which block holds its hashes, and where
+        self.rows, self.blocks, self.block = rows, blocks, block
+        self.starts, self.ends = starts, ends
+
+    def __getitem__(self, row: int) -> np.ndarray:
+        at = int(np.searchsorted(self.rows, row))
+        if at == len(self.rows) or self.rows[at] != row:
+            raise KeyError(row)
+        return self.blocks[self.block[at]][self.starts[at]:self.ends[at]]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.rows.tolist())
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @classmethod
+    def flat(cls, rows: np.ndarray, hashes: np.ndarray, offsets: np.ndarray) -> ShingleSetTable:
+        """Rows whose sets are consecutive runs of one hash array (`offsets`: len(rows) + 1)."""
+        return cls(np.asarray(rows, dtype=np.int64), [hashes], np.zeros(len(rows), np.int32),
+                   offsets[:-1].astype(np.int64), offsets[1:].astype(np.int64))
+
+    @classmethod
+    def concat(cls, parts: list[ShingleSetTable]) -> ShingleSetTable:
+        """Tables of consecutive row ranges as one (their hash blocks shared, not copied)."""
+        parts = [p for p in parts if len(p)]
+        if not parts:
+            return cls.empty()
+        first_block = np.cumsum([0] + [len(p.blocks) for p in parts[:-1]])
+        return cls(np.concatenate([p.rows for p in parts]),
+                   [b for p in parts for b in p.blocks],
+                   np.concatenate([p.block + k for p, k in zip(parts, first_block, strict=True)]
+                                  ).astype(np.int32),
+                   np.concatenate([p.starts for p in parts]),
+                   np.concatenate([p.ends for p in parts]))
+
+    @classmethod
+    def empty(cls) -> ShingleSetTable:
+        return cls.flat(np.zeros(0, np.int64), np.zeros(0, np.uint64), np.zeros(1, np.int64))
 
 
-def _unique_shingles(shared: tuple, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
-    """Texts lo..hi's sorted unique shingle hashes, flat, and where each next text's begin
+def shingle_sets_of(texts: pa.Array, ngram: int, row_ids: np.ndarray) -> ShingleSetTable:
+    """Sorted unique shingle hashes of each (normalised) text, keyed by `row_ids` (ascending)
     (one lexsort for all rather than one np.unique a row)."""
-    texts, ngram = shared
-    hashes, owner = shingles(texts[lo:hi], ngram)
+    if len(texts) == 0:
+        return ShingleSetTable.empty()
+    hashes, owner = shingles(texts, ngram)
     order = np.lexsort((hashes, owner))
     hashes, owner = hashes[order], owner[order]
     first = np.ones(hashes.size, dtype=bool)
     first[1:] = (hashes[1:] != hashes[:-1]) | (owner[1:] != owner[:-1])
     hashes, owner = hashes[first], owner[first]
-    return hashes, np.searchsorted(owner, np.arange(1, hi - lo))
+    offsets = np.searchsorted(owner, np.arange(len(texts) + 1)).astype(np.int64)
+    return ShingleSetTable.flat(row_ids, hashes, offsets)
 
 
-def jaccard(sets: dict[int, np.ndarray], pairs: np.ndarray) -> np.ndarray:
+def staged_shingle_sets(staging: Path, kind: str, ngram: int, rows: np.ndarray,
+                        workers: int = 1) -> ShingleSetTable:
+    """Shingle sets of the given staging rows, read back from the staging file; with `workers`,
+    each process reads the file and shingles a share of the rows. Texts are shingled a group
+    of at most SHINGLE_GROUP rows at a time, so memory holds the sets, not the texts."""
+    wanted = np.unique(rows)
+    if wanted.size == 0:
+        return ShingleSetTable.empty()
+    workers = workers if wanted.size >= PARALLEL_MIN_TEXTS else 1
+    parts = fork_map(_staged_span, (staging, kind, ngram, wanted), spans(wanted.size, workers),
+                     workers)
+    return ShingleSetTable.concat(parts)
+
+
+def _staged_span(shared: tuple, lo: int, hi: int) -> ShingleSetTable:
+    staging, kind, ngram, wanted = shared
+    row_text, parts = get_kind(kind).row_text, []
+    for here, table in staged_rows(staging, wanted[lo:hi], SHINGLE_GROUP):
+        parts.append(shingle_sets_of(normalise_for_dedup(row_text(table)), ngram, here))
+    return ShingleSetTable.concat(parts)
+
+
+def jaccard(sets: Mapping[int, np.ndarray], pairs: np.ndarray) -> np.ndarray:
     """Exact Jaccard of sorted unique shingle-hash arrays for each pair."""
     out = np.zeros(len(pairs), dtype=np.float32)
     for i, (a, b) in enumerate(pairs):

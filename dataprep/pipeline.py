@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import SCHEMA_VERSION, __version__
 from .augment import AugmenterStats, augment_train, augmented_schema
@@ -51,7 +52,8 @@ from .ingest import Block, check_inputs, detect_format, file_sha256, parse_block
 from .keys import DedupKeys, KeyCollector, Keys, SignatureFile
 from .kinds import get_kind
 from .langid import LanguageStage
-from .neardup import shingle_sets_of
+from .memory import release_freed_memory
+from .neardup import ShingleSetTable, staged_shingle_sets
 from .plan import Plan, make_plan
 from .recipe import load_recipe
 from .report import RunCounts, build_report, render_html
@@ -60,7 +62,7 @@ from .settings import Recipe
 from .sources import Progress, raw_blocks, source_label
 from .split_files import SplitWriters
 from .stage import Batch, Stage, removed_records, run_stages
-from .staging import staged_schema, take_rows, with_provenance
+from .staging import staged_rows, staged_schema, staged_values, with_provenance
 from .store import (
     REJECTED_FILE,
     REMOVED_FILE,
@@ -77,7 +79,6 @@ from .store import (
     write_version_files,
 )
 from .strata import row_strata
-from .textview import normalise_for_dedup
 from .validate import Mapping, Reject, validate_rows
 from .workers import ordered_map, workers_for
 
@@ -232,15 +233,40 @@ def _first_pass(paths: list[Path], recipe: Recipe, tmp: Path, files: RunFiles,
 
 
 def _signatures(tmp: Path, collector: KeyCollector, num_perm: int):
-    """The signature file as a read-only (rows x num_perm) memory map whose pages are released
-    after each chunk read (never all in RAM, nor all resident)."""
+    """The signature file as a read-only (rows x num_perm) matrix whose rows are read from the
+    file as asked for (never all in RAM)."""
     n = len(collector)
     if n == 0:
         return np.zeros((0, num_perm), np.uint32)
     return SignatureFile(tmp / SIGNATURES_FILE, n, num_perm)
 
 
-def _duplicate_reasons(plan: Plan, keys: Keys, lo: int, hi: int
+@dataclass
+class _Named:
+    """Id and source of each row a removal names (sorted `rows`), read back from the staging
+    file once for the whole second pass: holding them for every row is what grew at 1M rows."""
+
+    rows: np.ndarray
+    ids: pa.Array
+    sources: pa.Array
+
+    @classmethod
+    def owners(cls, staging: Path, plan: Plan) -> _Named:
+        near_of = plan.near.dup_of if plan.near else np.full(len(plan.exact_dup_of), -1)
+        target = np.where(plan.exact_dup_of >= 0, plan.exact_dup_of, near_of)
+        rows = np.unique(target[target >= 0])
+        parts = [t for _, t in staged_rows(staging, rows, columns=["id", "source"])]
+        table = pa.concat_tables(parts) if parts else pa.table(
+            {"id": pa.array([], pa.string()), "source": pa.array([], pa.string())})
+        return cls(rows, table.column("id").combine_chunks(),
+                   table.column("source").combine_chunks())
+
+    def take(self, rows: np.ndarray) -> tuple[list[str], list[str]]:
+        at = pa.array(np.searchsorted(self.rows, rows))
+        return self.ids.take(at).to_pylist(), self.sources.take(at).to_pylist()
+
+
+def _duplicate_reasons(plan: Plan, named: _Named, lo: int, hi: int
                        ) -> tuple[pa.Array, dict[str, list]]:
     """Reasons and `duplicate_of` details for rows lo..hi of the staging file."""
     exact = plan.exact_dup_of[lo:hi]
@@ -249,10 +275,9 @@ def _duplicate_reasons(plan: Plan, keys: Keys, lo: int, hi: int
     reasons = np.where(exact >= 0, "duplicate:exact",
                        np.where(near_of >= 0, "duplicate:near", None)).astype(object)
     dropped = target >= 0
-    owners = target[dropped]
+    ids, sources = named.take(target[dropped])
     sims = np.where(exact >= 0, 1.0, plan.near.similarity[lo:hi] if plan.near else 0.0)[dropped]
-    extra = {"duplicate_of": keys.ids.take(pa.array(owners)).to_pylist(),
-             "duplicate_of_source": keys.sources.take(pa.array(owners)).to_pylist(),
+    extra = {"duplicate_of": ids, "duplicate_of_source": sources,
              "similarity": [round(float(x), 4) for x in sims]}
     return pa.array(reasons, pa.string()), extra
 
@@ -285,12 +310,12 @@ def _second_pass(staging: Path, kind: str, keys: Keys, plan: Plan, recipe: Recip
 
     empty = formatted(with_provenance(staged_schema(record_kind).empty_table()))
     out = SplitWriters(tmp, empty.schema, record_kind, files.run)
-    lo = 0
+    named, lo = _Named.owners(staging, plan), 0
     with pa.OSFile(str(staging)) as source:
         for batch in pa.ipc.open_stream(source):
             table = pa.Table.from_batches([batch])
             hi = lo + table.num_rows
-            reasons, extra = _duplicate_reasons(plan, keys, lo, hi)
+            reasons, extra = _duplicate_reasons(plan, named, lo, hi)
             found: Counter = Counter()
             keep, records = removed_records(table, reasons, "dedup", extra)
             files.remove(records, counter=found)
@@ -303,7 +328,7 @@ def _second_pass(staging: Path, kind: str, keys: Keys, plan: Plan, recipe: Recip
             reached("second_pass")
             lo = hi
     if augmented is not None:
-        unit_of = _train_units(keys, plan)
+        unit_of = _train_units(staging, augmented, plan)
         with pa.OSFile(str(augmented)) as source:
             for batch in pa.ipc.open_stream(source):
                 staged = pa.Table.from_batches([batch])
@@ -318,27 +343,34 @@ def _second_pass(staging: Path, kind: str, keys: Keys, plan: Plan, recipe: Recip
     return lengths
 
 
-def _train_units(keys: Keys, plan: Plan) -> dict[str, int]:
-    """Split unit by id of the kept train rows: an augmented row takes its parent's (named by
-    `parent_id`), so a fold never trains on a copy of a row it holds out. Where an input repeats
-    an id, the first train row's unit is taken."""
-    rows = np.flatnonzero(plan.kept & (plan.split == 0))
+#: Train rows whose ids `_train_units` reads back at a time.
+TRAIN_UNIT_GROUP = 65536
+
+
+def _train_units(staging: Path, augmented: Path, plan: Plan) -> dict[str, int]:
+    """Split unit by id of the kept train rows that are augmented rows' parents: an augmented
+    row takes its parent's (named by `parent_id`), so a fold never trains on a copy of a row it
+    holds out. Where an input repeats an id, the first train row's unit is taken. Only parents'
+    ids are held (read back from the staging file), not every train row's."""
+    with pa.OSFile(str(augmented)) as source:
+        parents = pa.chunked_array([b.column("parent_id") for b in pa.ipc.open_stream(source)],
+                                   pa.string()).unique()
     unit_of: dict[str, int] = {}
-    for row, row_id in zip(rows.tolist(), keys.ids.take(pa.array(rows)).to_pylist(),
-                           strict=True):
-        unit_of.setdefault(row_id, int(plan.unit[row]))
+    rows = np.flatnonzero(plan.kept & (plan.split == 0))
+    for here, table in staged_rows(staging, rows, TRAIN_UNIT_GROUP, columns=["id"]):
+        ids = table.column("id")
+        hit = pc.is_in(ids, value_set=parents).to_numpy(zero_copy_only=False)
+        for row, row_id in zip(here[hit].tolist(), ids.filter(pa.array(hit)).to_pylist(),
+                               strict=True):
+            unit_of.setdefault(row_id, int(plan.unit[row]))
     return unit_of
 
 
 def shingle_sets(staging: Path, kind: str, ngram: int, rows: np.ndarray, workers: int = 1
-                 ) -> dict[int, np.ndarray]:
+                 ) -> ShingleSetTable:
     """Sorted shingle-hash sets of the given staging rows, read back from the staging file (only
     candidate rows of near dedup and of the leakage check: a small share of the corpus)."""
-    wanted = np.unique(rows)
-    if wanted.size == 0:
-        return {}
-    texts = normalise_for_dedup(get_kind(kind).row_text(take_rows(staging, wanted)))
-    return shingle_sets_of(texts, ngram, wanted, workers)
+    return staged_shingle_sets(staging, kind, ngram, rows, workers)
 
 
 def run_pipeline(
@@ -385,9 +417,12 @@ def run_pipeline(
             plan_workers = workers_for(paths, workers)
             load_sets = partial(shingle_sets, staging, kind, recipe.dedup.ngram,
                                 workers=plan_workers)
+            release_freed_memory()  # before the plan forks its workers, which inherit it all
             plan = make_plan(keys, recipe, load_sets,
                              row_strata(keys, recipe.split.stratify_by, get_kind(kind),
-                                        recipe.fields, staging), plan_workers)
+                                        recipe.fields, staging), plan_workers,
+                             lambda rows: staged_values(staging, rows, "source").to_pylist())
+            release_freed_memory()
             augmented, stats = _augment(staging, kind, keys, plan, recipe, tmp, run, load_sets,
                                         augment_progress)
             lengths = _second_pass(staging, kind, keys, plan, recipe, tmp, files, version,

@@ -3,13 +3,16 @@ goes to, then check the result for leakage."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from .dedup import NearDedup, cross_split_pairs, exact_duplicates, near_duplicates
 from .keys import Keys
+from .memory import release_freed_memory
 from .settings import Recipe
 from .split import assign, units
 from .strata import Strata
@@ -34,13 +37,15 @@ class Plan:
 LEAK_ROUNDS = 3
 
 
-def make_plan(keys: Keys, recipe: Recipe, load_sets, strata: Strata, workers: int = 1) -> Plan:
+def make_plan(keys: Keys, recipe: Recipe, load_sets, strata: Strata, workers: int = 1,
+              sources_of: Callable[[np.ndarray], list[str]] | None = None) -> Plan:
     """Dedup, split (stratified by `strata`, see `strata.row_strata`), and check the split for
     leakage. Pairs at or above the threshold that the (more sensitive) leakage check finds
     across splits were missed by dedup's LSH: they are added to the clustering and the plan is
     made again. `load_sets(rows)` returns the sorted shingle-hash sets of the requested rows.
     `workers` processes share the candidate search and the exact Jaccard; the plan is the same
-    whatever their number."""
+    whatever their number. `sources_of(rows)` names rows for the leak examples (default: the
+    keys' own `sources`)."""
     dedup = recipe.dedup
     extra = np.zeros((0, 2), dtype=np.int64)
     for _ in range(LEAK_ROUNDS):
@@ -50,12 +55,14 @@ def make_plan(keys: Keys, recipe: Recipe, load_sets, strata: Strata, workers: in
         if len(leaks) == 0 or not dedup.near:
             break
         extra = np.concatenate([extra, leaks])
-    sources = keys.sources
+    if sources_of is None:
+        def sources_of(rows):
+            return keys.sources.take(pa.array(rows)).to_pylist()
+    named = sources_of(leaks[:5].ravel()) if len(leaks) else []
     plan.leakage = {"threshold": dedup.near_threshold, "pairs_checked": checked,
                     "cross_split_pairs": int(len(leaks)), "ok": len(leaks) == 0,
                     "missed_by_lsh_and_merged": int(len(extra)),
-                    "examples": [[sources[int(a)].as_py(), sources[int(b)].as_py()]
-                                 for a, b in leaks[:5]]}
+                    "examples": [named[k:k + 2] for k in range(0, len(named), 2)]}
     return plan
 
 
@@ -72,6 +79,7 @@ def _plan_once(keys: Keys, recipe: Recipe, load_sets, strata: Strata, extra: np.
     if dedup.near:
         near = near_duplicates(keys.sigs, unique, keys.chars, dedup.near_threshold,
                                load_sets, extra, workers)
+        release_freed_memory()  # the candidates' shingle sets, freed but kept by malloc
         kept &= near.dup_of == -1
         cluster = near.component
     ratios = np.asarray(split_opts.ratios, dtype=np.float64)

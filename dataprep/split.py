@@ -58,7 +58,7 @@ def assign(labels: np.ndarray, unit: np.ndarray, ratios: list[float], seed: int,
     _, label_id = np.unique(labels, return_inverse=True)
     label_codes = np.unique(labels)
     n_units, n_labels = unit_id.max() + 1, label_id.max() + 1
-    counts = np.zeros((n_units, n_labels), dtype=np.int64)
+    counts = np.zeros((n_units, n_labels), dtype=np.int32)  # the split's largest array: 32-bit
     np.add.at(counts, (unit_id, label_id), 1)
     per_label = counts.sum(axis=0)
     rare = [int(c) for c, k in zip(label_codes, per_label, strict=True)

@@ -1,11 +1,13 @@
 """The staging file: kept rows of the first pass, in input order, as one Arrow stream.
 
 Dedup and split decide on row numbers of this file; later stages read back only the rows they
-need (candidate pairs' shingles, augmentation parents) batch by batch, never the whole file.
+need (candidate pairs' shingles, augmentation parents, the ids that removals name) batch by
+batch, never the whole file.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,19 +22,49 @@ def staged_schema(kind: RecordKind) -> pa.Schema:
 
 
 def take_rows(staging: Path, rows: np.ndarray) -> pa.Table:
-    """The given staging rows (sorted, unique) as one table, in row order."""
-    wanted = np.unique(rows)
-    parts, lo, schema = [], 0, None
+    """The given staging rows as one table, in row order."""
+    parts = [table for _, table in staged_rows(staging, rows)]
+    if parts:
+        return pa.concat_tables(parts)
     with pa.OSFile(str(staging)) as source:
-        reader = pa.ipc.open_stream(source)
-        schema = reader.schema
-        for batch in reader:
-            hi = lo + batch.num_rows
-            here = wanted[(wanted >= lo) & (wanted < hi)]
-            if here.size:
-                parts.append(pa.Table.from_batches([batch]).take(pa.array(here - lo)))
-            lo = hi
-    return pa.concat_tables(parts) if parts else schema.empty_table()
+        return pa.ipc.open_stream(source).schema.empty_table()
+
+
+def staged_values(staging: Path, rows: np.ndarray, column: str) -> pa.Array:
+    """One column's values of the given staging rows, in the order of `rows` (repeats allowed):
+    the ids and sources that removals and the leakage examples name are read back here rather
+    than held for every row."""
+    rows = np.asarray(rows, dtype=np.int64)
+    wanted, inverse = np.unique(rows, return_inverse=True)
+    parts = [table.column(column) for _, table in staged_rows(staging, wanted, columns=[column])]
+    values = pa.chunked_array(parts, pa.string()).combine_chunks() if parts else \
+        pa.array([], pa.string())
+    return values.take(pa.array(inverse.astype(np.int64)))
+
+
+def staged_rows(staging: Path, rows: np.ndarray, group: int | None = None,
+                columns: list[str] | None = None) -> Iterator[tuple[np.ndarray, pa.Table]]:
+    """(row numbers, their rows) of the given staging rows, in row order, at most `group` rows
+    a table (default: one table a staging batch that has any), reading the file batch by
+    batch; only `columns` when given."""
+    wanted = np.unique(rows)
+    parts, numbers, held, lo = [], [], 0, 0
+    with pa.OSFile(str(staging)) as source:
+        for batch in pa.ipc.open_stream(source):
+            start, lo = lo, lo + batch.num_rows
+            here = wanted[np.searchsorted(wanted, start):np.searchsorted(wanted, lo)]
+            if not here.size:
+                continue
+            table = pa.Table.from_batches([batch])
+            table = table.select(columns) if columns else table
+            parts.append(table.take(pa.array(here - start)))
+            numbers.append(here)
+            held += here.size
+            if group is None or held >= group:
+                yield np.concatenate(numbers), pa.concat_tables(parts)
+                parts, numbers, held = [], [], 0
+    if parts:
+        yield np.concatenate(numbers), pa.concat_tables(parts)
 
 
 def with_provenance(table: pa.Table, origin: str | pa.Array = "original",

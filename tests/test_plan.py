@@ -13,6 +13,7 @@ from pathlib import Path
 import datasets
 import numpy as np
 import pyarrow as pa
+import pytest
 
 from dataprep.minhash import shingles, signatures_from_shingles, signatures_numpy, words_of
 from dataprep.pipeline import run_pipeline
@@ -170,8 +171,8 @@ def test_the_plan_made_by_worker_processes_is_the_serial_plan(tmp_path, monkeypa
     plans, forks = {}, []
     make_plan, ordered_map = pipeline.make_plan, forked.ordered_map
 
-    def recorded(keys, recipe, load_sets, strata, workers=1):
-        plans[workers] = make_plan(keys, recipe, load_sets, strata, workers)
+    def recorded(keys, recipe, load_sets, strata, workers=1, sources_of=None):
+        plans[workers] = make_plan(keys, recipe, load_sets, strata, workers, sources_of)
         return plans[workers]
 
     def counted(fn, items, workers):
@@ -212,3 +213,65 @@ def test_signatures_in_forked_workers_after_signatures_in_the_parent(tmp_path):
     proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True,
                           text=True, timeout=180)
     assert proc.returncode == 0, proc.stderr
+
+
+# --- what the plan reads, bounded -----------------------------------------------------------------
+
+def test_signature_file_reads_the_rows_asked_for(tmp_path):
+    from dataprep.keys import SignatureFile
+
+    sigs = np.random.default_rng(0).integers(0, 2**32, (5000, 16), dtype=np.uint64).astype(
+        np.uint32)
+    sigs.tofile(tmp_path / "s.u32")
+    stored = SignatureFile(tmp_path / "s.u32", 5000, 16)
+    for idx in (np.array([7]), np.array([9, 9, 0, 4999, 3]), np.arange(100, 900),
+                np.random.default_rng(1).integers(0, 5000, 700), np.zeros(0, np.int64)):
+        assert np.array_equal(stored[idx], sigs[idx])
+    assert np.array_equal(stored[10:20], sigs[10:20])
+    with pytest.raises(IndexError):
+        stored[np.array([5000])]
+
+
+def test_cross_split_candidates_are_the_candidates_that_cross(tmp_path):
+    from dataprep.neardup import LEAKAGE, NearDupIndex
+
+    rng = np.random.default_rng(2)
+    sigs = rng.integers(0, 2**32, (3000, 128), dtype=np.uint64).astype(np.uint32)
+    sigs[1500:] = sigs[:1500]
+    sigs[1500:, :40] = rng.integers(0, 2**32, (1500, 40), dtype=np.uint64)  # near, not exact
+    split = rng.integers(0, 3, 3000).astype(np.int8)
+    index = NearDupIndex(sigs, 0.8, LEAKAGE)
+    rows = np.flatnonzero(rng.random(3000) < 0.9)
+    every = index.candidates(rows)
+    crossing = every[split[every[:, 0]] != split[every[:, 1]]]
+    assert len(crossing) > 500 and len(crossing) < len(every)
+    for workers in (1, 2):
+        assert np.array_equal(index.candidates(rows, workers, across=split), crossing)
+
+
+def test_shingle_sets_read_back_in_groups_are_the_sets_of_the_texts(tmp_path, monkeypatch):
+    from dataprep import neardup
+    from dataprep.kinds import get_kind
+    from dataprep.neardup import shingle_sets_of, staged_shingle_sets
+
+    path = tmp_path / "corpus.jsonl"
+    synthetic.write_jsonl(path, 600, seed=8)
+    result = run_pipeline([path], "c", None, tmp_path / "store")
+    staging = tmp_path / "staging.arrow"
+    table = datasets.load_from_disk(str(result.path))["train"].data.table
+    kind = get_kind("classification")
+    table = table.select(kind.record_schema().names + ["lang"])
+    with pa.OSFile(str(staging), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
+        for batch in table.to_batches(max_chunksize=50):
+            writer.write_batch(batch)
+    monkeypatch.setattr(neardup, "SHINGLE_GROUP", 64)
+    monkeypatch.setattr(neardup, "PARALLEL_MIN_TEXTS", 0)
+    wanted = np.unique(np.random.default_rng(3).integers(0, table.num_rows, 200))
+    whole = shingle_sets_of(normalise_for_dedup(kind.row_text(table.take(pa.array(wanted)))), 5,
+                            wanted)
+    for workers in (1, 2):
+        read = staged_shingle_sets(staging, "classification", 5, wanted[::-1], workers)
+        assert list(read) == wanted.tolist()
+        assert all(np.array_equal(read[int(r)], whole[int(r)]) for r in wanted)
+    with pytest.raises(KeyError):
+        read[int(table.num_rows) + 5]
