@@ -246,13 +246,13 @@ def test_resume_without_output_takes_the_newest_folds_run(ws, monkeypatch, tmp_p
 
 # --- one-line errors, before any training -----------------------------------------------------
 
-@pytest.mark.parametrize("args, message", [
-    (["--folds", "1"], "--folds 1: k-fold cross-validation needs at least 2 folds"),
-    (["--folds", "40"], "has only"),
-    (["--folds", "3", "--method", "lora"], "--folds needs --method classifier, not lora"),
-    (["SUPPORT", "--folds", "3"], "folds are stratified by label and need a classification"),
+@pytest.mark.parametrize("args, message, code", [
+    (["--folds", "1"], "--folds: 1 is invalid", 2),  # a usage error: out of the flag's range
+    (["--folds", "40"], "has only", 1),
+    (["--folds", "3", "--method", "lora"], "--folds needs --method classifier, not lora", 1),
+    (["SUPPORT", "--folds", "3"], "folds are stratified by label and need a classification", 1),
 ])
-def test_bad_folds_are_one_line_errors(ws, args, message, monkeypatch, capsys):
+def test_bad_folds_are_one_line_errors(ws, args, message, code, monkeypatch, capsys):
     from train import cli
 
     dataset = ws["support"] if "SUPPORT" in args else ws["reviews"]
@@ -263,7 +263,7 @@ def test_bad_folds_are_one_line_errors(ws, args, message, monkeypatch, capsys):
                                      str(ws["store"]), "--output", str(out), *method, *args])
     with pytest.raises(SystemExit) as exit_:
         cli.main()
-    assert exit_.value.code == 1
+    assert exit_.value.code == code
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], lines
     assert not out.exists()
