@@ -26,7 +26,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import UserError
+from .errors import UserError, first_line
 
 
 @dataclass(frozen=True)
@@ -208,9 +208,9 @@ def pick_device(requested: str = "auto") -> str:
 
 def load_error(ref: ModelRef, exc: Exception) -> UserError:
     """A one-line error for a model that would not load (unknown id offline, bad directory)."""
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    first = first_line(exc)
     known = ", ".join(sorted(BUILTIN_MODELS))
-    return UserError(f"model {ref.name!r} could not be loaded ({first[:200]}); give a local "
+    return UserError(f"model {ref.name!r} could not be loaded ({first}); give a local "
                          f"directory, a reachable hub id, or a built-in name ({known})")
 
 

@@ -21,6 +21,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from common.errors import first_line
+
 from .csv_rows import csv_rows
 from .errors import DataprepError
 from .json_array import Broken, Item, array_items
@@ -249,7 +251,8 @@ def _parquet_blocks(path: Path, limit: int) -> Iterator[Block]:
     try:
         parquet = pq.ParquetFile(path)
     except Exception as exc:  # pyarrow raises several types for a corrupt file
-        raise DataprepError(f"{path}: not a readable Parquet file ({exc})") from None
+        why = first_line(exc)
+        raise DataprepError(f"{path}: not a readable Parquet file ({why})") from None
     number = 1
     batches = parquet.iter_batches(batch_size=BATCH_ROWS)
     while True:
@@ -258,7 +261,7 @@ def _parquet_blocks(path: Path, limit: int) -> Iterator[Block]:
         except StopIteration:
             return
         except Exception as exc:  # a corrupt page or column chunk: several pyarrow types
-            why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            why = first_line(exc)
             raise DataprepError(f"{path}: cannot be read after row {number - 1} ({why}); "
                                 "nothing was written") from None
         yield Block("parquet", limit, batch=batch, first_row=number)

@@ -628,13 +628,13 @@ def invoke(args: list[str]) -> Outcome:
     """Run `dataprep ARGS` in-process (a subprocess costs seconds of imports per example)."""
     from typer.testing import CliRunner
 
-    from common.errors import UserError
+    from common.errors import UserError, error_line
     from dataprep.cli import app
 
     result = CliRunner().invoke(app, args)
     exc = result.exception
     if isinstance(exc, UserError):
-        return Outcome(1, result.stdout, f"{result.stderr}error: {exc}\n", str(exc), None)
+        return Outcome(1, result.stdout, f"{result.stderr}{error_line(exc)}\n", str(exc), None)
     crash = None if exc is None or isinstance(exc, SystemExit) else exc
     return Outcome(result.exit_code, result.stdout, result.stderr, None, crash)
 

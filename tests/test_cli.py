@@ -372,3 +372,14 @@ def test_run_json_with_a_subprocess_has_nothing_else_on_stdout(tmp_path):
                         "PATH": os.environ["PATH"]})
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["name"] == "i"
+
+
+def test_a_multi_line_library_message_prints_as_one_line():
+    """pyarrow's thrift errors and others span lines: what a CLI prints of them stays one line,
+    and a message with no text quotes the exception's type."""
+    from common.errors import UserError, error_line, first_line
+
+    assert "\n" not in error_line(UserError("cannot read (Invalid data\n)"))
+    assert first_line(ValueError("\n  \nfirst\nsecond")) == "first"
+    assert first_line(ValueError("")) == "ValueError"
+    assert first_line(ValueError("x" * 500), 120) == "x" * 120

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from common.errors import first_line
 from dataprep.store import Version
 
 from .config import TrainConfig
@@ -153,7 +154,7 @@ def read_run_file(run_file: Path) -> dict[str, Any]:
     except OSError as exc:
         raise TrainError(f"{run_file}: cannot be read ({exc.strerror or exc})") from None
     except (ValueError, RecursionError) as exc:  # bad JSON, bad UTF-8, nesting too deep
-        first = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+        first = first_line(exc, 120)
         raise TrainError(f"{run_file}: {why} (not JSON: {first})") from None
     try:
         record = RunRecord.model_validate(info)

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from common.errors import first_line
 from common.models import load_pretrained, resolve_model
 
 from . import freezing, quantize
@@ -159,4 +160,4 @@ def _maybe_lora(model, cfg: TrainConfig, task: str, frozen: freezing.Freezing | 
     try:
         return get_peft_model(model, config)
     except ValueError as exc:
-        raise TrainError(f"LoRA on {cfg.model!r}: {str(exc).splitlines()[0]}") from None
+        raise TrainError(f"LoRA on {cfg.model!r}: {first_line(exc)}") from None

@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from common.errors import first_line
 from common.plots import bars, lines
 
 from .config import TrainConfig
@@ -89,7 +90,7 @@ def importances(study) -> tuple[dict[str, float], str | None]:
             warnings.simplefilter("ignore")
             return dict(optuna.importance.get_param_importances(study)), None
     except (ValueError, RuntimeError) as exc:  # e.g. every trial drew the same values
-        return {}, f"none: {str(exc).splitlines()[0]}"
+        return {}, f"none: {first_line(exc)}"
 
 
 def history(rows: list[dict[str, Any]], direction: str) -> dict[str, list[tuple[float, float]]]:

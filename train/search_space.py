@@ -18,6 +18,8 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from common.errors import first_line
+
 from .config import PROBLEMS, TrainConfig, _meant
 from .errors import TrainError
 
@@ -202,7 +204,7 @@ def load_space(path: str | Path, cfg: TrainConfig, given: set[str]) -> dict[str,
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
-        raise TrainError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+        raise TrainError(f"{path}: not valid YAML ({first_line(exc)})") from None
     if not isinstance(data, dict) or not data:
         raise TrainError(f"{path}: a search space is a mapping of settings to their ranges")
     space = {}

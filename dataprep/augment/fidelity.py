@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from common.errors import first_line
 from common.models import pick_device, quiet_transformers, resolve_model
 
 from ..errors import DataprepError
@@ -40,7 +41,7 @@ def embedder(name: str, device: str):
         return SentenceTransformer(ref.path, device=device)
     except (OSError, ValueError) as exc:
         raise DataprepError(f"fidelity embedding model {name!r} could not be loaded: "
-                            f"{str(exc).splitlines()[0][:200]}") from None
+                            f"{first_line(exc)}") from None
 
 
 def cosine_similarity(parents: list[str], children: list[str], model: str, device: str = "auto",
