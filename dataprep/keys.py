@@ -76,9 +76,15 @@ class SignatureFile:
         idx = np.asarray(idx, dtype=np.int64)
         if idx.size == 0:
             return np.zeros((0, self.shape[1]), np.uint32)
-        wanted, inverse = np.unique(idx, return_inverse=True)
+        if idx.size == 1 or (np.diff(idx) > 0).all():  # sorted (chunks of row ranges)
+            wanted, inverse = idx, None
+        else:
+            wanted, inverse = np.unique(idx, return_inverse=True)
         if wanted[0] < 0 or wanted[-1] >= self.shape[0]:
             raise IndexError("signature row out of range")
+        if wanted[-1] - wanted[0] + 1 == wanted.size:  # one run of consecutive rows
+            block = self._read(int(wanted[0]), int(wanted[-1]) + 1)
+            return block if inverse is None else block[inverse]
         # runs of nearby rows, each read with one request
         cuts = np.concatenate([[0], np.flatnonzero(np.diff(wanted) > self.GAP) + 1,
                                [wanted.size]]).tolist()
@@ -86,7 +92,7 @@ class SignatureFile:
         for a, b in itertools.pairwise(cuts):
             lo = int(wanted[a])
             out[a:b] = self._read(lo, int(wanted[b - 1]) + 1)[wanted[a:b] - lo]
-        return out[inverse]
+        return out if inverse is None else out[inverse]
 
     def _read(self, lo: int, hi: int) -> np.ndarray:
         size = (hi - lo) * self.row_bytes

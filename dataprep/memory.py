@@ -22,11 +22,24 @@ def _libc():
     return libc if libc is not None and hasattr(libc, "malloc_trim") else None
 
 
+#: mallopt's M_MMAP_THRESHOLD (malloc.h), and the size from which allocations are mapped.
+M_MMAP_THRESHOLD, MAP_FROM = -3, 256 << 10
+
+
 def release_freed_memory() -> None:
-    """Return freed heap pages to the OS (a no-op where the allocator cannot be asked)."""
+    """Return freed heap pages to the OS (a no-op where the allocator cannot be asked). The
+    first call also fixes glibc's mmap threshold: glibc raises it each time a mapped block is
+    freed (up to 32 MB), after which the plan's multi-MB arrays come from the heap and stay
+    resident when freed; mapped, they are returned at once."""
     import pyarrow as pa
 
     pa.default_memory_pool().release_unused()
     libc = _libc()
     if libc is not None:
+        _fix_mmap_threshold(libc)
         libc.malloc_trim(0)
+
+
+@cache
+def _fix_mmap_threshold(libc) -> None:
+    libc.mallopt(M_MMAP_THRESHOLD, MAP_FROM)

@@ -130,7 +130,7 @@ class NearDupIndex:
 
 
 #: Bands whose keys one read of the signatures computes (n x this many 32-bit keys held).
-BANDS_PER_READ = 4
+BANDS_PER_READ = 8
 
 
 def _band_pair_codes(shared: tuple, lo: int, hi: int) -> np.ndarray:

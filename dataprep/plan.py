@@ -50,6 +50,7 @@ def make_plan(keys: Keys, recipe: Recipe, load_sets, strata: Strata, workers: in
     extra = np.zeros((0, 2), dtype=np.int64)
     for _ in range(LEAK_ROUNDS):
         plan = _plan_once(keys, recipe, load_sets, strata, extra, workers)
+        release_freed_memory()
         checked, leaks = cross_split_pairs(keys.sigs, plan.kept, plan.split,
                                            dedup.near_threshold, load_sets, workers)
         if len(leaks) == 0 or not dedup.near:
