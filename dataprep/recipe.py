@@ -13,8 +13,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
+
+from common.yaml_files import read_settings
 
 from .errors import DataprepError
 from .settings import Recipe
@@ -37,60 +38,12 @@ def resolve_recipe(raw: dict[str, Any] | None, origin: str = "recipe",
     return recipe
 
 
-#: A recipe is a page of settings; anything larger is a mistake (a data file given as --recipe).
-MAX_RECIPE_BYTES = 1 << 20
-
-
-class _NoAliasLoader(yaml.SafeLoader):
-    """PyYAML's safe loader without aliases (`*name`, `<<: *name`): a handful of nested aliases
-    expand to gigabytes before any check could look at the result (the "billion laughs"), and a
-    recipe has no need of them. Anchors alone are harmless and left alone."""
-
-    def compose_node(self, parent, index):  # noqa: ANN001 -- PyYAML's own signature
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise yaml.composer.ComposerError(
-                None, None, f"alias *{event.anchor} not allowed in a recipe: write the value out",
-                event.start_mark)
-        return super().compose_node(parent, index)
-
-
-def read_recipe_text(path: Path) -> str:
-    """The recipe file's text, or one line saying why there is none: missing, a folder, too
-    large, unreadable, not UTF-8 (a leading byte-order mark is allowed)."""
-    if path.is_dir():
-        raise DataprepError(f"{path}: is a folder, not a recipe file")
-    try:
-        with path.open("rb") as fh:
-            data = fh.read(MAX_RECIPE_BYTES + 1)
-    except FileNotFoundError:
-        raise DataprepError(f"{path}: recipe file not found") from None
-    except OSError as exc:
-        raise DataprepError(f"{path}: cannot read the recipe ({exc.strerror})") from None
-    if len(data) > MAX_RECIPE_BYTES:
-        raise DataprepError(f"{path}: over {MAX_RECIPE_BYTES >> 20} MB, not a recipe")
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = data[:exc.start].count(b"\n") + 1
-        raise DataprepError(f"{path}:{line}: not UTF-8 (byte 0x{data[exc.start]:02x}); save the "
-                            "recipe as UTF-8") from None
-
-
 def load_recipe(path: str | Path | None) -> Recipe:
     """Read a recipe file (or none at all) into typed settings."""
     if path is None:
         return resolve_recipe({})
     path = Path(path)
-    text = read_recipe_text(path)
-    try:
-        raw = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 -- a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise DataprepError(f"{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
-    except RecursionError:  # PyYAML composes nested collections recursively
-        raise DataprepError(f"{path}: nested too deeply to be a recipe") from None
+    raw = read_settings(path, "recipe file", DataprepError)
     return resolve_recipe(raw, origin=str(path), base_dir=path.resolve().parent)
 
 

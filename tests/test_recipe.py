@@ -116,7 +116,7 @@ def test_anchors_without_aliases_and_a_bom_are_fine(tmp_path):
     (b"seed: -1\n", "seed: -1: Input should be greater than or equal to 0"),
     (b"split:\n  ratios: [0, 0, 0]\n", "split.ratios: the ratios must not all be 0"),
     (b"[" * 100_000, "nested too deeply"),
-    (b"seed: 1\n" + b"#" * (2 << 20), "over 1 MB, not a recipe"),
+    (b"seed: 1\n" + b"#" * (2 << 20), "over 1 MB, too large for a recipe file"),
     (b"fields: [" + b"1, " * 50_000 + b"1]\n", "fields: [1, 1, 1"),
 ])
 def test_recipe_files_that_are_no_recipe_are_one_short_line(tmp_path, data, message):
@@ -131,3 +131,16 @@ def test_recipe_files_that_are_no_recipe_are_one_short_line(tmp_path, data, mess
 def test_a_folder_is_not_a_recipe(tmp_path):
     with pytest.raises(DataprepError, match="is a folder, not a recipe file"):
         load_recipe(tmp_path)
+
+
+def test_every_settings_file_has_the_same_reader(tmp_path):
+    """A recipe, a train config and a search space are all read by common/yaml_files.py: a
+    search space with an alias is refused naming its line, the same as a recipe."""
+    from train.errors import TrainError
+    from train.search_space import load_space
+
+    path = tmp_path / "space.yaml"
+    path.write_text("lr: &r {low: 1.0e-5, high: 1.0e-3}\nwarmup_ratio: *r\n")
+    with pytest.raises(TrainError, match=r"space\.yaml:2: not valid YAML \(alias \*r not allowed "
+                                         r"in a search space file"):
+        load_space(path, None, set())

@@ -10,7 +10,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -20,6 +19,8 @@ from pydantic import (
     model_validator,
 )
 from pydantic_core import PydanticCustomError
+
+from common.yaml_files import read_settings
 
 from .errors import TrainError, TrainUsageError
 
@@ -48,9 +49,6 @@ ARGUMENT = "argument"
 
 #: Devices a run can name: torch's device strings for the backends training supports.
 DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
-#: A config file is a few dozen keys; anything far larger is a mistake (or an attack on the
-#: reader), refused before YAML parses it.
-MAX_CONFIG_BYTES = 1_000_000
 #: The largest seed numpy's generators (which transformers' `set_seed` seeds) accept.
 MAX_SEED = 2**32 - 1
 
@@ -244,34 +242,6 @@ def _meant(key: str) -> str:
     return f" (known keys: {', '.join(TrainConfig.model_fields)})"
 
 
-def read_yaml_file(path: Path) -> Any:
-    """The YAML document in `path`, read as plain data: UTF-8, at most `MAX_CONFIG_BYTES`, and
-    no anchors or aliases. An alias is the one way a small file expands into a huge object
-    (nested aliases grow exponentially), and a config file has no use for one, so the events are
-    scanned before anything is built. Hand-written because PyYAML has no switch for either."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise TrainError(f"{path}: cannot be read ({exc.strerror or exc})") from None
-    if len(raw) > MAX_CONFIG_BYTES:
-        raise TrainError(f"{path}: {len(raw):,} bytes is too large for a config file (at most "
-                         f"{MAX_CONFIG_BYTES:,})")
-    try:
-        text = raw.decode("utf-8").removeprefix("\ufeff")
-    except UnicodeDecodeError as exc:
-        raise TrainError(f"{path}: not UTF-8 text (byte {exc.start} is {raw[exc.start]:#04x})"
-                         ) from None
-    try:
-        for event in yaml.parse(text, Loader=yaml.SafeLoader):
-            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-                raise TrainError(f"{path}: line {event.start_mark.line + 1}: YAML anchors and "
-                                 "aliases (& and *) are not allowed in a config file")
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise TrainError(f"{path}: not valid YAML ({' '.join(str(exc).split())[:200]})"
-                         ) from None
-
-
 def load_config_file(path: str | Path | None) -> dict[str, Any]:
     """The YAML file's keys (the flags' names, with - or _); a key left empty is not given."""
     if path is None:
@@ -279,7 +249,7 @@ def load_config_file(path: str | Path | None) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise TrainError(f"{path}: config file not found")
-    data = read_yaml_file(path)
+    data = read_settings(path, "config file", TrainError)
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -15,10 +15,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
-from common.errors import first_line
+from common.yaml_files import read_settings
 
 from .config import PROBLEMS, TrainConfig, _meant
 from .errors import TrainError
@@ -201,10 +200,7 @@ def load_space(path: str | Path, cfg: TrainConfig, given: set[str]) -> dict[str,
     path = Path(path)
     if not path.is_file():
         raise TrainError(f"{path}: search space file not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise TrainError(f"{path}: not valid YAML ({first_line(exc)})") from None
+    data = read_settings(path, "search space file", TrainError)
     if not isinstance(data, dict) or not data:
         raise TrainError(f"{path}: a search space is a mapping of settings to their ranges")
     space = {}
