@@ -121,6 +121,19 @@ def test_resumed_after_a_kill_the_same_study_reaches_the_trials_with_two_workers
     assert cfg.dataset == ws["reviews"] and cfg.method == "classifier" and cfg.output is None
     assert cfg.lr == pytest.approx(best["params"]["lr"])
 
+    # Started again with the budget reached: no trial runs, and --json / --quiet print the
+    # result alone on stdout (search.json, the directory).
+    for switch in ("--json", "--quiet"):
+        again = train_cli(*tiny_search(ws, out, "--trials", "3", switch))
+        stdout, stderr = again.communicate(timeout=300)
+        assert again.returncode == 0, stderr[-3000:]
+        if switch == "--json":
+            shown = json.loads(stdout)
+            assert shown["output"] == str(out) and shown["best_trial"] == best
+        else:
+            assert stdout == f"{out}\n"
+    assert dict(states(db)) == found  # no trial was added by the two starts
+
 
 def test_a_weak_trial_is_pruned_at_its_first_evaluation(ws, tmp_path):
     """A study whose completed trial reached loss 0 at every evaluation: any real trial is

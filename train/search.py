@@ -35,7 +35,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .cli import ON_SWITCHES, PARAMETERS, parameter
+from .cli import ON_SWITCHES, PARAMETERS, AsJson, Quiet, finite, parameter, result_only
 from .config import TrainConfig, load_config_file, resolve_config
 from .errors import TrainError
 from .search_space import FIXED, default_space, grid_of, load_space, space_from_dicts, suggest
@@ -262,8 +262,9 @@ def wait_for(workers: list[subprocess.Popen], directory: Path) -> None:
 
 
 def run_search(flags: dict[str, Any], config: Path | None, trials: int, sampler: str,
-               pruner: str, space_file: Path | None, workers: int) -> str:
-    """The main process: check everything, prepare, take trials with the workers, finish."""
+               pruner: str, space_file: Path | None, workers: int) -> tuple[Path, str]:
+    """The main process: check everything, prepare, take trials with the workers, finish.
+    Returns the search directory and the one-line summary."""
     from dataprep.store import open_version
 
     from .data import check_method_fits
@@ -313,7 +314,7 @@ def run_search(flags: dict[str, Any], config: Path | None, trials: int, sampler:
         for worker in spawned:
             if worker.poll() is None:
                 worker.kill()
-    return finish(directory, settings, version, cfg)
+    return directory, finish(directory, settings, version, cfg)
 
 
 def run_worker(directory: Path, index: int) -> None:
@@ -331,14 +332,20 @@ def search(**flags: Any) -> None:
     trial's test metrics, computed once at the end) and report.html."""
     own = {k: flags.pop(k) for k in ("trials", "sampler", "pruner", "space", "workers",
                                      "worker")}
-    config = flags.pop("config")
+    config, as_json, quiet = flags.pop("config"), flags.pop("as_json"), flags.pop("quiet")
     if own["worker"] is not None:
         if not flags.get("output"):
             raise TrainError("--worker needs --output DIR")
         return run_worker(Path(flags["output"]), own["worker"])
     flags = {k: None if k in ON_SWITCHES and not v else v for k, v in flags.items()}
-    print(run_search(flags, config, own["trials"], own["sampler"], own["pruner"],
-                     own["space"], own["workers"]))
+    with result_only(as_json, quiet):
+        directory, summary = run_search(flags, config, own["trials"], own["sampler"],
+                                        own["pruner"], own["space"], own["workers"])
+    if as_json:  # search.json: settings, counts, the best trial, its test metrics, importances
+        record = json.loads((directory / SETTINGS_FILE).read_text(encoding="utf-8"))
+        print(json.dumps(finite({"output": str(directory), **record}), ensure_ascii=False))
+    else:
+        print(directory if quiet else summary)
 
 
 def _option(name: str, annotation: Any, default: Any, help: str, hidden: bool = False):
@@ -369,6 +376,12 @@ CONFIG = inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=Non
                            annotation=Annotated[Path | None, typer.Option(
                                help="YAML file of train's settings, fixed for every trial; "
                                     "flags given win.")])
-SIGNATURE = [*(_train_flag(p) for p in PARAMETERS), *OWN, CONFIG]
+OUTPUT_SWITCHES = [
+    inspect.Parameter("as_json", inspect.Parameter.KEYWORD_ONLY, default=False,
+                      annotation=AsJson),
+    inspect.Parameter("quiet", inspect.Parameter.KEYWORD_ONLY, default=False,
+                      annotation=Quiet),
+]
+SIGNATURE = [*(_train_flag(p) for p in PARAMETERS), *OWN, CONFIG, *OUTPUT_SWITCHES]
 search.__signature__ = inspect.Signature(SIGNATURE)  # type: ignore[attr-defined]
 search.__annotations__ = {p.name: p.annotation for p in SIGNATURE}
