@@ -1,0 +1,274 @@
+"""`dataprep diff A B`: what changed between two versions, computed on Arrow columns.
+
+Rows are matched by a content key that survives re-runs: the row's `id` when each version's
+ids are unique (input ids, or the content hash validation gives rows without one), else a
+64-bit hash of id and text (`minhash.string_hashes`, the pipeline's own vectorised hash). A
+row is *added* (in B only), *removed* (in A only) or *kept*; a kept row whose split differs is
+*moved*. Input rows and augmented rows (`origin` other than `original`) are matched apart, and
+augmented rows only count as added or removed: they live in train by construction.
+
+Distributions (labels, languages) are compared per split with two labelled figures: the
+population stability index (how far the shares moved, the usual drift measure) and the
+p-value of a chi-square test of homogeneity (whether the difference is beyond chance at these
+row counts; large splits make tiny shifts significant, small ones hide big shifts, hence both).
+Lengths are histograms over bin edges shared by both versions and all splits. Every step is a
+pyarrow compute kernel or a numpy array operation: a version can hold a million rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from .store import SPLITS, VersionRef
+
+#: Joins id and text in the fallback key (a control character no cleaned text or id holds).
+KEY_SEP = "\x1f"
+#: The share a category absent from one version takes in the PSI, which divides by shares: the
+#: usual floor (1e-4) of PSI implementations, so one new label reads as a large shift, not inf.
+PSI_FLOOR = 1e-4
+#: Length histogram bins (as the version report draws them).
+LENGTH_BINS = 24
+#: The label a row without a label or language is counted under.
+NONE = "(none)"
+
+
+def diff_versions(a: VersionRef, b: VersionRef) -> dict[str, Any]:
+    """The whole comparison of version `a` (before) with `b` (after), as one JSON-ready dict."""
+    sides = [split_tables(a), split_tables(b)]
+    key_kind, keys = row_keys(sides)
+    reports = [a.read_report(), b.read_report()]
+    return {
+        "a": _describe(a, sides[0]),
+        "b": _describe(b, sides[1]),
+        "key": key_kind,
+        **compare_rows(*(_keyed(side, k) for side, k in zip(sides, keys, strict=True))),
+        "labels": _distributions(sides, "label"),
+        "languages": _distributions(sides, "lang"),
+        "lengths": compare_lengths(sides),
+        "counts": compare_counts(reports[0]["counts"], reports[1]["counts"]),
+    }
+
+
+def split_tables(ref: VersionRef) -> dict[str, pa.Table]:
+    """Per split, the columns the comparison reads: id, text, augmented (bool), label (when the
+    version has one) and lang. The text is the `text` column of a labelled version, else the
+    conversation's contents joined by newlines: in both cases the row text the pipeline's
+    language ID, filters, dedup and length figures saw."""
+    data = ref.load_data()
+    return {split: _columns(data[split].data.table) for split in SPLITS}
+
+
+def _columns(table: pa.Table) -> pa.Table:
+    names = table.column_names
+    n = table.num_rows
+    if "text" in names:
+        text = table.column("text").combine_chunks()
+    else:
+        messages = table.column("messages").combine_chunks()
+        contents = pa.ListArray.from_arrays(messages.offsets,
+                                            messages.flatten().field("content"))
+        text = pc.binary_join(contents, "\n")
+    origin = (table.column("origin") if "origin" in names
+              else pa.array(np.full(n, "original", dtype=object), pa.string()))
+    columns = {"id": table.column("id").combine_chunks().cast(pa.string()),
+               "text": pc.fill_null(text.cast(pa.string()), ""),
+               "augmented": pc.fill_null(pc.not_equal(origin, "original"), False),
+               "lang": _category(table, "lang")}
+    if "label" in names:
+        columns["label"] = _category(table, "label")
+    return pa.table(columns)
+
+
+def _category(table: pa.Table, name: str) -> pa.Array:
+    if name not in table.column_names:
+        return pa.array(np.full(table.num_rows, NONE, dtype=object), pa.string())
+    return pc.fill_null(table.column(name).combine_chunks().cast(pa.string()), NONE)
+
+
+def row_keys(sides: list[dict[str, pa.Table]]) -> tuple[str, list[dict[str, pa.Array]]]:
+    """The key each row is matched by, and its name: `id` when every version's ids are unique,
+    else `id+text`. Both versions take the same kind of key, or nothing would match."""
+    if all(_ids_unique(side) for side in sides):
+        return "id", [{s: t.column("id").combine_chunks() for s, t in side.items()}
+                      for side in sides]
+    from .minhash import string_hashes
+
+    def hashed(table: pa.Table) -> pa.Array:
+        joined = pc.binary_join_element_wise(table.column("id").combine_chunks(),
+                                             table.column("text").combine_chunks(), KEY_SEP)
+        return pa.array(string_hashes(joined), pa.uint64())
+
+    return "id+text", [{s: hashed(t) for s, t in side.items()} for side in sides]
+
+
+def _ids_unique(side: dict[str, pa.Table]) -> bool:
+    ids = pa.concat_tables(list(side.values())).column("id")
+    return pc.count_distinct(ids).as_py() == len(ids)
+
+
+def _keyed(side: dict[str, pa.Table], keys: dict[str, pa.Array]) -> dict[str, pa.Table]:
+    return {s: pa.table({"key": keys[s], "augmented": side[s].column("augmented")})
+            for s in SPLITS}
+
+
+def compare_rows(a: dict[str, pa.Table], b: dict[str, pa.Table]) -> dict[str, Any]:
+    """Added, removed, kept and moved rows per split, from per-split tables of `key` and
+    `augmented`. Input rows: `rows` (per split) and `moved` (the from -> to matrix); augmented
+    rows: `augmented` (added and removed per split)."""
+    a_orig, a_aug = _stacked(a)
+    b_orig, b_aug = _stacked(b)
+    moves, removed, added = _match(a_orig, b_orig)
+    rows = {}
+    for code, split in enumerate(SPLITS):
+        kept = int(moves[code, code])
+        rows[split] = {"a": int(np.count_nonzero(a_orig[1] == code)),
+                       "b": int(np.count_nonzero(b_orig[1] == code)),
+                       "added": int(added[code]), "removed": int(removed[code]), "kept": kept,
+                       "moved_out": int(moves[code].sum()) - kept,
+                       "moved_in": int(moves[:, code].sum()) - kept}
+    _, aug_removed, aug_added = _match(a_aug, b_aug)
+    augmented = {split: {"a": int(np.count_nonzero(a_aug[1] == code)),
+                         "b": int(np.count_nonzero(b_aug[1] == code)),
+                         "added": int(aug_added[code]), "removed": int(aug_removed[code])}
+                 for code, split in enumerate(SPLITS)}
+    off_diagonal = moves - np.diag(np.diag(moves))
+    return {"rows": rows, "augmented": augmented,
+            "moved": {"total": int(off_diagonal.sum()),
+                      "from_to": {src: {dst: int(off_diagonal[i, j])
+                                        for j, dst in enumerate(SPLITS) if i != j}
+                                  for i, src in enumerate(SPLITS)}}}
+
+
+def _stacked(side: dict[str, pa.Table]) -> tuple[tuple[pa.Array, np.ndarray], ...]:
+    """(keys, split codes) of the input rows and of the augmented rows of every split."""
+    every = pa.concat_tables([side[s] for s in SPLITS])
+    keys = every.column("key").combine_chunks()
+    codes = np.concatenate([np.full(side[s].num_rows, i, np.int8) for i, s in enumerate(SPLITS)])
+    augmented = np.asarray(every.column("augmented").to_numpy(), dtype=bool)
+    mask = pa.array(augmented)
+    original = (keys.filter(pc.invert(mask)), codes[~augmented])
+    return original, (keys.filter(mask), codes[augmented])
+
+
+def _match(a: tuple[pa.Array, np.ndarray], b: tuple[pa.Array, np.ndarray]
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The 3x3 split -> split matrix of rows in both, rows of A missing from B and rows of B
+    missing from A, per split: two hash lookups (`index_in`, `is_in`), no loop over rows."""
+    (a_keys, a_codes), (b_keys, b_codes) = a, b
+    b_keys = b_keys.cast(a_keys.type)
+    where = pc.fill_null(pc.index_in(a_keys, value_set=b_keys), -1).to_numpy(
+        zero_copy_only=False)
+    found = where >= 0
+    moves = np.zeros((len(SPLITS), len(SPLITS)), np.int64)
+    np.add.at(moves, (a_codes[found], b_codes[where[found]]), 1)
+    removed = np.bincount(a_codes[~found], minlength=len(SPLITS))
+    in_a = pc.is_in(b_keys, value_set=a_keys).to_numpy(zero_copy_only=False)
+    added = np.bincount(b_codes[~in_a], minlength=len(SPLITS))
+    return moves, removed, added
+
+
+def value_counts(values: pa.Array) -> dict[str, int]:
+    """Rows per value, largest first (ties by value, so the same data prints the same)."""
+    counted = pc.value_counts(values)
+    pairs = zip(counted.field("values").to_pylist(), counted.field("counts").to_pylist(),
+                strict=True)
+    return dict(sorted(pairs, key=lambda p: (-p[1], str(p[0]))))
+
+
+def _distributions(sides: list[dict[str, pa.Table]], column: str) -> dict[str, Any] | None:
+    """Per split, both versions' counts of `column` and the shift between them; None when
+    neither version has the column (labels of a chat version)."""
+    if not any(column in t.column_names for side in sides for t in side.values()):
+        return None
+    out = {}
+    for split in SPLITS:
+        a, b = (value_counts(side[split].column(column)) if column in side[split].column_names
+                else {} for side in sides)
+        out[split] = {"a": a, "b": b, **shift(a, b)}
+    return out
+
+
+def shift(a: dict[str, int], b: dict[str, int]) -> dict[str, Any]:
+    """The population stability index and the chi-square p-value of two count tables over the
+    same categories; both None when a side has no rows (nothing to compare)."""
+    categories = sorted(set(a) | set(b))
+    p = np.array([a.get(c, 0) for c in categories], dtype=np.float64)
+    q = np.array([b.get(c, 0) for c in categories], dtype=np.float64)
+    if p.sum() == 0 or q.sum() == 0:
+        return {"psi": None, "chi2": None, "chi2_p": None}
+    ps = np.maximum(p / p.sum(), PSI_FLOOR)
+    qs = np.maximum(q / q.sum(), PSI_FLOOR)
+    psi = float(np.sum((qs - ps) * np.log(qs / ps)))
+    from scipy.stats import chi2_contingency
+
+    test = chi2_contingency(np.stack([p, q]))  # one category: dof 0, statistic 0, p 1
+    return {"psi": round(psi, 6), "chi2": round(float(test.statistic), 6),
+            "chi2_p": float(test.pvalue)}
+
+
+def compare_lengths(sides: list[dict[str, pa.Table]]) -> dict[str, Any]:
+    """Per measure (characters, words of the row text): the shared bin edges (0 to the 99th
+    percentile of every row of both versions, the top bin holding the longer ones) and, per
+    split and version, the quartiles and the histogram."""
+    measured = [{s: _lengths(t.column("text")) for s, t in side.items()} for side in sides]
+    out: dict[str, Any] = {}
+    for measure in ("chars", "words"):
+        every = np.concatenate([m[s][measure] for m in measured for s in SPLITS])
+        hi = float(np.percentile(every, 99)) if every.size else 0.0
+        edges = np.linspace(0, hi or 1.0, LENGTH_BINS + 1)
+        out[measure] = {"edges": [round(float(e), 1) for e in edges], "splits": {
+            s: {side: {"stats": _stats(m[s][measure]),
+                       "counts": np.histogram(np.clip(m[s][measure], 0, edges[-1]),
+                                              edges)[0].tolist()}
+                for side, m in zip("ab", measured, strict=True)}
+            for s in SPLITS}}
+    return out
+
+
+def _lengths(text: pa.ChunkedArray) -> dict[str, np.ndarray]:
+    words = pc.list_value_length(pc.utf8_split_whitespace(text))
+    return {"chars": pc.utf8_length(text).to_numpy().astype(np.int64),
+            "words": words.to_numpy().astype(np.int64)}
+
+
+def _stats(values: np.ndarray) -> dict[str, float | None]:
+    """min, quartiles, max and mean, as the version report gives them."""
+    if values.size == 0:
+        return dict.fromkeys(("min", "q1", "median", "q3", "max", "mean"))
+    q = np.percentile(values, [0, 25, 50, 75, 100])
+    return {"min": float(q[0]), "q1": float(q[1]), "median": float(q[2]), "q3": float(q[3]),
+            "max": float(q[4]), "mean": round(float(values.mean()), 2)}
+
+
+def compare_counts(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """The two reports' `counts` side by side: the headline figures, then every reject and
+    filter reason either version has (0 where the other has none)."""
+
+    def headline(c: dict[str, Any]) -> dict[str, int]:
+        return {"input": c["input"], "rejected": c["rejected"],
+                "filtered": sum(c["filtered_by_reason"].values()),
+                "duplicates_exact": c["duplicates"]["exact"],
+                "duplicates_near": c["duplicates"]["near"],
+                "augmented": sum(c["augmented"].values()),
+                **{f"output_{s}": c["output"][s] for s in SPLITS}}
+
+    def by_reason(field: str) -> dict[str, dict[str, int]]:
+        reasons = sorted(set(a[field]) | set(b[field]))
+        return {r: {"a": a[field].get(r, 0), "b": b[field].get(r, 0)} for r in reasons}
+
+    ha, hb = headline(a), headline(b)
+    return {"headline": {k: {"a": ha[k], "b": hb[k]} for k in ha},
+            "rejected_by_reason": by_reason("rejected_by_reason"),
+            "filtered_by_reason": by_reason("filtered_by_reason")}
+
+
+def _describe(ref: VersionRef, side: dict[str, pa.Table]) -> dict[str, Any]:
+    manifest = ref.read_manifest()
+    return {"spec": f"{ref.name}@{ref.version}", "name": ref.name, "version": ref.version,
+            "kind": manifest["kind"], "created_at": manifest["created_at"],
+            "parent": manifest["parent"],
+            "splits": {s: side[s].num_rows for s in SPLITS}}
