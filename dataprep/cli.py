@@ -329,8 +329,12 @@ def report(
 
 @app.command()
 def diff(
-    a: SpecArg,
-    b: SpecArg,
+    a: Annotated[str, typer.Argument(
+        help="The version before: NAME@latest, NAME@<id> or NAME@<id prefix>.", metavar="A",
+        callback=_checked(parse_spec))],
+    b: Annotated[str, typer.Argument(
+        help="The version after (of the same dataset or another).", metavar="B",
+        callback=_checked(parse_spec))],
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print the comparison as one JSON document.")] = False,
     html_path: Annotated[

@@ -56,6 +56,8 @@ def print_diff(diff: dict[str, Any], console: Console | None = None) -> None:
     console.print(plain(f"A = {a['spec']} ({a['kind']}), B = {b['spec']} ({b['kind']}); "
                         f"rows matched by {diff['key']}"), highlight=False)
     console.print(_rows_table(diff))
+    if diff["moved"]["total"]:
+        console.print(_moves_table(diff["moved"]))
     for name, title in (("labels", "Labels"), ("languages", "Languages")):
         if diff[name] is not None:
             console.print(_distribution_table(diff[name], title))
@@ -74,13 +76,20 @@ def _rows_table(diff: dict[str, Any]) -> Table:
         if r["a"] or r["b"]:
             table.add_row(f"{split} augmented", str(r["a"]), str(r["b"]), str(r["added"]),
                           str(r["removed"]), "", "", "", style="dim")
-    moved = diff["moved"]
-    paths = [f"{src} -> {dst} {n}" for src, to in moved["from_to"].items()
-             for dst, n in to.items() if n]
-    total = f"[green]{moved['total']}[/green]" if not moved["total"] else str(moved["total"])
-    table.add_row("moved", "", "", "", "", "", total, "")
-    if paths:
-        table.add_row("", "", "", "", "", "", ", ".join(paths), "", style="dim")
+    total = diff["moved"]["total"]
+    table.add_row("moved", "", "", "", "", "", "[green]0[/green]" if not total else str(total),
+                  "")
+    return table
+
+
+def _moves_table(moved: dict[str, Any]) -> Table:
+    """The split -> split matrix of moved rows (rows: the split in A; columns: in B)."""
+    table = Table(title="Moved rows (A split -> B split)", header_style="bold")
+    table.add_column("from \\ to")
+    for split in SPLITS:
+        table.add_column(split, justify="right")
+    for src, to in moved["from_to"].items():
+        table.add_row(src, *("" if dst == src else str(to[dst]) for dst in SPLITS))
     return table
 
 

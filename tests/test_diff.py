@@ -230,3 +230,18 @@ def test_bad_input_is_one_line(cli, shop, args, code, message):
     got, out, err = cli("diff", *args, "--store", shop.store)
     assert got == code and out == ""
     assert err.count("\n") == 1 and err.startswith("error: ") and message in err, err
+
+
+def test_a_chat_version_has_no_labels_and_its_text_is_the_conversation(shop, tmp_path):
+    chat = run_pipeline([FIXTURES / "support_chats.jsonl"], "chats", None, shop.store)
+    spec = f"chats@{chat.version}"
+    diff = compare(shop, spec, spec)
+    assert diff["labels"] is None and diff["moved"]["total"] == 0
+    data = datasets.load_from_disk(str(chat.path))
+    for s in SPLITS:
+        chars = sorted(len("\n".join(m["content"] for m in row)) for row in data[s]["messages"])
+        stats = diff["lengths"]["chars"]["splits"][s]["a"]["stats"]
+        assert (stats["min"], stats["max"]) == ((chars[0], chars[-1]) if chars else (None, None))
+    across = compare(shop, shop.v1, spec)  # two kinds: labels on one side only
+    assert all(e["b"] == {} and e["psi"] is None for e in across["labels"].values())
+    assert sum(r["added"] for r in across["rows"].values()) == sum(data.num_rows.values())
