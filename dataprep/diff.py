@@ -1,11 +1,11 @@
 """`dataprep diff A B`: what changed between two versions, computed on Arrow columns.
 
 Rows are matched by a content key that survives re-runs: the row's `id` when each version's
-ids are unique (input ids, or the content hash validation gives rows without one), else a
-64-bit hash of id and text (`minhash.string_hashes`, the pipeline's own vectorised hash). A
-row is *added* (in B only), *removed* (in A only) or *kept*; a kept row whose split differs is
-*moved*. Input rows and augmented rows (`origin` other than `original`) are matched apart, and
-augmented rows only count as added or removed: they live in train by construction.
+ids are unique (input ids, or the content hash validation gives rows without one), else its id
+and text together. A row is *added* (in B only), *removed* (in A only) or *kept*; a kept row
+whose split differs is *moved*. Input rows and augmented rows (`origin` other than `original`)
+are matched apart, and augmented rows only count as added or removed: they live in train by
+construction.
 
 Distributions (labels, languages) are compared per split with two labelled figures: the
 population stability index (how far the shares moved, the usual drift measure) and the
@@ -38,14 +38,15 @@ NONE = "(none)"
 
 def diff_versions(a: VersionRef, b: VersionRef) -> dict[str, Any]:
     """The whole comparison of version `a` (before) with `b` (after), as one JSON-ready dict."""
-    sides = [split_tables(a), split_tables(b)]
-    key_kind, keys = row_keys(sides)
+    data = [a.load_data(), b.load_data()]
+    by_id = all(ids_unique([d[s].data.table.column("id") for s in SPLITS]) for d in data)
+    sides = [split_tables(d, by_id) for d in data]
     reports = [a.read_report(), b.read_report()]
     return {
         "a": _describe(a, sides[0]),
         "b": _describe(b, sides[1]),
-        "key": key_kind,
-        **compare_rows(*(_keyed(side, k) for side, k in zip(sides, keys, strict=True))),
+        "key": "id" if by_id else "id+text",
+        **compare_rows(*sides),
         "labels": _distributions(sides, "label"),
         "languages": _distributions(sides, "lang"),
         "lengths": compare_lengths(sides),
@@ -53,16 +54,36 @@ def diff_versions(a: VersionRef, b: VersionRef) -> dict[str, Any]:
     }
 
 
-def split_tables(ref: VersionRef) -> dict[str, pa.Table]:
-    """Per split, the columns the comparison reads: id, text, augmented (bool), label (when the
-    version has one) and lang. The text is the `text` column of a labelled version, else the
+def ids_unique(columns: list[pa.ChunkedArray]) -> bool:
+    """Whether no id repeats across a version's splits (the `id` columns given)."""
+    ids = pa.chunked_array([c.cast(pa.string()) for col in columns for c in col.chunks],
+                           pa.string())
+    return pc.count_distinct(ids).as_py() == len(ids)
+
+
+def row_key(ids: pa.Array, text: pa.Array, by_id: bool) -> pa.Array:
+    """The key a row is matched by: its id, or its id and text joined where ids repeat. The
+    joined strings, not a hash of them: Arrow's lookups hash them in C++, and a numpy hash of
+    every byte (`minhash.string_hashes`) costs more time and memory than the copy."""
+    ids = ids.cast(pa.string())
+    if by_id:
+        return ids
+    return pc.binary_join_element_wise(ids.cast(pa.large_string()),
+                                       text.cast(pa.large_string()),
+                                       pa.scalar(KEY_SEP, pa.large_string()))
+
+
+def split_tables(data: Any, by_id: bool) -> dict[str, pa.Table]:
+    """Per split of a version's `DatasetDict`, the columns the comparison reads: key (see
+    `row_key`), augmented (bool), lang, label (when the version has one), and the characters
+    and words of the row text. The text is the `text` column of a labelled version, else the
     conversation's contents joined by newlines: in both cases the row text the pipeline's
-    language ID, filters, dedup and length figures saw."""
-    data = ref.load_data()
-    return {split: _columns(data[split].data.table) for split in SPLITS}
+    language ID, filters, dedup and length figures saw. It is dropped once measured, so one
+    split's text at a time is in memory (none of it, for a labelled version: a memory map)."""
+    return {split: _columns(data[split].data.table, by_id) for split in SPLITS}
 
 
-def _columns(table: pa.Table) -> pa.Table:
+def _columns(table: pa.Table, by_id: bool) -> pa.Table:
     names = table.column_names
     n = table.num_rows
     if "text" in names:
@@ -72,12 +93,15 @@ def _columns(table: pa.Table) -> pa.Table:
         contents = pa.ListArray.from_arrays(messages.offsets,
                                             messages.flatten().field("content"))
         text = pc.binary_join(contents, "\n")
+    text = pc.fill_null(text, "")
     origin = (table.column("origin") if "origin" in names
               else pa.array(np.full(n, "original", dtype=object), pa.string()))
-    columns = {"id": table.column("id").combine_chunks().cast(pa.string()),
-               "text": pc.fill_null(text.cast(pa.string()), ""),
+    words = pc.list_value_length(pc.utf8_split_whitespace(text))
+    columns = {"key": row_key(table.column("id").combine_chunks(), text, by_id),
                "augmented": pc.fill_null(pc.not_equal(origin, "original"), False),
-               "lang": _category(table, "lang")}
+               "lang": _category(table, "lang"),
+               "chars": pc.utf8_length(text).cast(pa.int64()),
+               "words": words.cast(pa.int64())}
     if "label" in names:
         columns["label"] = _category(table, "label")
     return pa.table(columns)
@@ -87,32 +111,6 @@ def _category(table: pa.Table, name: str) -> pa.Array:
     if name not in table.column_names:
         return pa.array(np.full(table.num_rows, NONE, dtype=object), pa.string())
     return pc.fill_null(table.column(name).combine_chunks().cast(pa.string()), NONE)
-
-
-def row_keys(sides: list[dict[str, pa.Table]]) -> tuple[str, list[dict[str, pa.Array]]]:
-    """The key each row is matched by, and its name: `id` when every version's ids are unique,
-    else `id+text`. Both versions take the same kind of key, or nothing would match."""
-    if all(_ids_unique(side) for side in sides):
-        return "id", [{s: t.column("id").combine_chunks() for s, t in side.items()}
-                      for side in sides]
-    from .minhash import string_hashes
-
-    def hashed(table: pa.Table) -> pa.Array:
-        joined = pc.binary_join_element_wise(table.column("id").combine_chunks(),
-                                             table.column("text").combine_chunks(), KEY_SEP)
-        return pa.array(string_hashes(joined), pa.uint64())
-
-    return "id+text", [{s: hashed(t) for s, t in side.items()} for side in sides]
-
-
-def _ids_unique(side: dict[str, pa.Table]) -> bool:
-    ids = pa.concat_tables(list(side.values())).column("id")
-    return pc.count_distinct(ids).as_py() == len(ids)
-
-
-def _keyed(side: dict[str, pa.Table], keys: dict[str, pa.Array]) -> dict[str, pa.Table]:
-    return {s: pa.table({"key": keys[s], "augmented": side[s].column("augmented")})
-            for s in SPLITS}
 
 
 def compare_rows(a: dict[str, pa.Table], b: dict[str, pa.Table]) -> dict[str, Any]:
@@ -214,7 +212,8 @@ def compare_lengths(sides: list[dict[str, pa.Table]]) -> dict[str, Any]:
     """Per measure (characters, words of the row text): the shared bin edges (0 to the 99th
     percentile of every row of both versions, the top bin holding the longer ones) and, per
     split and version, the quartiles and the histogram."""
-    measured = [{s: _lengths(t.column("text")) for s, t in side.items()} for side in sides]
+    measured = [{s: {m: t.column(m).to_numpy() for m in ("chars", "words")}
+                 for s, t in side.items()} for side in sides]
     out: dict[str, Any] = {}
     for measure in ("chars", "words"):
         every = np.concatenate([m[s][measure] for m in measured for s in SPLITS])
@@ -227,12 +226,6 @@ def compare_lengths(sides: list[dict[str, pa.Table]]) -> dict[str, Any]:
                 for side, m in zip("ab", measured, strict=True)}
             for s in SPLITS}}
     return out
-
-
-def _lengths(text: pa.ChunkedArray) -> dict[str, np.ndarray]:
-    words = pc.list_value_length(pc.utf8_split_whitespace(text))
-    return {"chars": pc.utf8_length(text).to_numpy().astype(np.int64),
-            "words": words.to_numpy().astype(np.int64)}
 
 
 def _stats(values: np.ndarray) -> dict[str, float | None]:

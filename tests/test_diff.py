@@ -20,7 +20,7 @@ import pyarrow as pa
 import pytest
 
 from dataprep.cli import main
-from dataprep.diff import compare_rows, diff_versions, row_keys, shift
+from dataprep.diff import compare_rows, diff_versions, ids_unique, row_key, shift
 from dataprep.pipeline import run_pipeline
 from dataprep.store import SPLITS, find_version
 
@@ -40,7 +40,8 @@ def write_rows(path: Path, rows: list[dict]) -> Path:
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):
     """`c@v1` from 280 generated rows, `c@v2` from those and 80 more (the pipeline re-splits
-    all of them, so rows move), and `skew@latest`, generated with 90% of one label."""
+    all of them, so rows move), `skew@latest`, generated with 90% of one label, and `rep@latest`,
+    whose 200 rows share 40 ids."""
     root = tmp_path_factory.mktemp("diff")
     rows = list(synthetic.generate_rows(360, seed=21, words=25))
     base = write_rows(root / "base.jsonl", rows[:280])
@@ -51,8 +52,11 @@ def shop(tmp_path_factory):
     v1 = run_pipeline([base], "c", None, store)
     v2 = run_pipeline([base, extra], "c", None, store)
     skew = run_pipeline([skewed], "skew", None, store)
+    repeated = [{**r, "id": f"R-{i % 40}"} for i, r in enumerate(rows[:200])]
+    rep = run_pipeline([write_rows(root / "repeated.jsonl", repeated)], "rep", None, store)
     return SimpleNamespace(store=store, v1=f"c@{v1.version}", v2=f"c@{v2.version}",
-                           skew=f"skew@{skew.version}", paths={"v1": v1.path, "v2": v2.path})
+                           skew=f"skew@{skew.version}", rep=f"rep@{rep.version}",
+                           paths={"v1": v1.path, "v2": v2.path, "rep": rep.path})
 
 
 def compare(shop, a: str, b: str) -> dict:
@@ -129,18 +133,21 @@ def test_shift_of_a_label_one_side_lacks_is_finite_and_of_an_empty_side_undefine
 
 
 def side(rows: dict[str, list[tuple[str, str, bool]]]) -> dict[str, pa.Table]:
-    """Per split, a table of what the comparison reads of a version: id, text, augmented."""
+    """Per split, a table of what the comparison needs of a version: id, text, augmented."""
     return {s: pa.table({"id": pa.array([r[0] for r in rows.get(s, [])], pa.string()),
                          "text": pa.array([r[1] for r in rows.get(s, [])], pa.string()),
                          "augmented": pa.array([r[2] for r in rows.get(s, [])], pa.bool_())})
             for s in SPLITS}
 
 
-def keyed(sides: list[dict[str, pa.Table]]) -> tuple[str, dict]:
-    kind, keys = row_keys(sides)
-    tables = [{s: pa.table({"key": k[s], "augmented": t[s].column("augmented")}) for s in SPLITS}
-              for t, k in zip(sides, keys, strict=True)]
-    return kind, compare_rows(*tables)
+def keyed(sides: list[dict[str, pa.Table]]) -> tuple[bool, dict]:
+    """Whether rows are matched by id, and the comparison of the rows of `sides`."""
+    by_id = all(ids_unique([t[s].column("id") for s in SPLITS]) for t in sides)
+    tables = [{s: pa.table({"key": row_key(t[s].column("id").combine_chunks(),
+                                           t[s].column("text").combine_chunks(), by_id),
+                            "augmented": t[s].column("augmented")}) for s in SPLITS}
+              for t in sides]
+    return by_id, compare_rows(*tables)
 
 
 def test_augmented_rows_count_apart_and_only_as_added_or_removed():
@@ -148,8 +155,8 @@ def test_augmented_rows_count_apart_and_only_as_added_or_removed():
               "test": [("r3", "three", False)]})
     b = side({"train": [("r1", "one", False), ("r1~s1", "eins", True)],
               "validation": [("r2", "two", False)], "test": [("r4", "four", False)]})
-    kind, diff = keyed([a, b])
-    assert kind == "id"
+    by_id, diff = keyed([a, b])
+    assert by_id
     assert diff["rows"]["train"] == {"a": 2, "b": 1, "added": 0, "removed": 0, "kept": 1,
                                      "moved_out": 1, "moved_in": 0}
     assert diff["rows"]["test"]["added"] == diff["rows"]["test"]["removed"] == 1
@@ -160,8 +167,8 @@ def test_augmented_rows_count_apart_and_only_as_added_or_removed():
 def test_repeated_ids_match_rows_by_id_and_text():
     a = side({"train": [("x", "first text", False), ("x", "second text", False)]})
     b = side({"train": [("x", "first text", False), ("x", "second text, edited", False)]})
-    kind, diff = keyed([a, b])
-    assert kind == "id+text"
+    by_id, diff = keyed([a, b])
+    assert not by_id
     assert diff["rows"]["train"] == {"a": 2, "b": 2, "added": 1, "removed": 1, "kept": 1,
                                      "moved_out": 0, "moved_in": 0}
 
@@ -245,3 +252,14 @@ def test_a_chat_version_has_no_labels_and_its_text_is_the_conversation(shop, tmp
     across = compare(shop, shop.v1, spec)  # two kinds: labels on one side only
     assert all(e["b"] == {} and e["psi"] is None for e in across["labels"].values())
     assert sum(r["added"] for r in across["rows"].values()) == sum(data.num_rows.values())
+
+
+def test_a_version_whose_ids_repeat_is_matched_by_id_and_text(shop):
+    diff = compare(shop, shop.rep, shop.rep)
+    ids = [r["id"] for rows in split_rows(shop.paths["rep"]).values() for r in rows]
+    assert len(set(ids)) < len(ids)  # the ids do repeat, across splits too
+    assert diff["key"] == "id+text" and diff["moved"]["total"] == 0
+    assert all(r["kept"] == r["a"] and r["added"] == r["removed"] == 0
+               for r in diff["rows"].values())
+    across = compare(shop, shop.v1, shop.rep)  # one version's ids repeat: both take id+text
+    assert across["key"] == "id+text"
