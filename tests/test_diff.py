@@ -263,3 +263,17 @@ def test_a_version_whose_ids_repeat_is_matched_by_id_and_text(shop):
                for r in diff["rows"].values())
     across = compare(shop, shop.v1, shop.rep)  # one version's ids repeat: both take id+text
     assert across["key"] == "id+text"
+
+
+def test_labels_from_the_data_are_text_on_the_terminal_and_the_page(cli, shop, tmp_path):
+    hostile = ["[bold red]x[/]", "<script>alert(1)</script>"]
+    rows = [{**r, "label": hostile[i % 2]}
+            for i, r in enumerate(synthetic.generate_rows(60, seed=23, words=25))]
+    made = run_pipeline([write_rows(tmp_path / "hostile.jsonl", rows)], "hostile", None,
+                        shop.store)
+    spec, page = f"hostile@{made.version}", tmp_path / "hostile.html"
+    code, out, err = cli("diff", shop.v1, spec, "--html", page, "--store", shop.store)
+    assert code == 0, err
+    assert "[bold red]x[/]" in out and "<script>alert(1)</script>" in out
+    html = page.read_text(encoding="utf-8")
+    assert "<script" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
