@@ -1,4 +1,4 @@
-"""`dataprep` command line: run, validate, versions, show, report, setup.
+"""`dataprep` command line: run, validate, versions, show, report, diff, setup.
 
 Exit codes: 0 done; 1 an error the user can fix in the inputs, recipe or store; 2 a usage error
 (an unknown option, a missing argument, a malformed value such as `-n -1` or `--name ../x`).
@@ -325,6 +325,50 @@ def report(
         print(_summary_line(data))
     else:
         print_report(data, _stdout())
+
+
+@app.command()
+def diff(
+    a: Annotated[str, typer.Argument(
+        help="The version before: NAME@latest, NAME@<id> or NAME@<id prefix>.", metavar="A",
+        callback=_checked(parse_spec))],
+    b: Annotated[str, typer.Argument(
+        help="The version after (of the same dataset or another).", metavar="B",
+        callback=_checked(parse_spec))],
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print the comparison as one JSON document.")] = False,
+    html_path: Annotated[
+        Path | None, typer.Option("--html", help="Also write the comparison as a self-contained "
+                                  "page to PATH (outside the store; its folder must exist).")
+    ] = None,
+    quiet: Annotated[bool, typer.Option(
+        "--quiet", "-q", help="Print one line: rows added, removed and moved per split.")] = False,
+    store: StoreOpt = None,
+) -> None:
+    """Compare version A with version B (of one dataset or of two): rows added, removed and
+    moved per split, labels and languages per split with their shift (population stability
+    index, chi-square p-value), text lengths, and the two reports' counts side by side."""
+    _output_mode(as_json, quiet)
+    from .diff import diff_versions
+    from .diff_view import print_diff, render_html, summary_line
+    from .store import check_outside_store, find_version, store_root
+
+    if html_path is not None:
+        check_outside_store(store_root(store), html_path)
+    result = diff_versions(find_version(a, store), find_version(b, store))
+    if html_path is not None:
+        try:
+            html_path.write_text(render_html(result), encoding="utf-8")
+        except OSError as exc:
+            raise DataprepError(f"{html_path}: cannot write the page ({exc.strerror})") from None
+    if as_json:
+        print(json_line(result))
+    elif quiet:
+        print(printable(summary_line(result)))
+    else:
+        print_diff(result, _stdout())
+        if html_path is not None:
+            print(printable(html_path))
 
 
 def _summary_line(data: dict[str, Any]) -> str:
