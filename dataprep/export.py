@@ -42,7 +42,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -94,7 +95,8 @@ def export_version(spec: str, fmt: str, out: Path, store: str | Path | None = No
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir()
-        splits = FORMATS[fmt](version, partial)
+        with _no_progress_bars():
+            splits = FORMATS[fmt](version, partial)
         _write_marker(partial, version, fmt, splits)
         _move_into_place(partial, target)
     except OSError as exc:
@@ -103,6 +105,25 @@ def export_version(spec: str, fmt: str, out: Path, store: str | Path | None = No
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     return Exported(version.spec, fmt, Path(out), splits)
+
+
+@contextmanager
+def _no_progress_bars() -> Iterator[None]:
+    """`datasets`' progress bars off while it writes: the command prints what it wrote, and a
+    bar a split on stderr is noise (restored after, for a caller that wants them)."""
+    from datasets.utils import (
+        are_progress_bars_disabled,
+        disable_progress_bars,
+        enable_progress_bars,
+    )
+
+    was_disabled = are_progress_bars_disabled()
+    disable_progress_bars()
+    try:
+        yield
+    finally:
+        if not was_disabled:
+            enable_progress_bars()
 
 
 def check_target(root: Path, out: Path, overwrite: bool) -> Path:

@@ -337,6 +337,8 @@ def test_cli_export_prints_what_it_wrote(shop, tmp_path):
     quiet = CliRunner().invoke(app, ["export", spec, "--format", "openai", str(tmp_path / "c"),
                                      "--store", store, "-q"])
     assert quiet.stdout == f"{tmp_path / 'c'}\n"
+    shown = CliRunner().invoke(app, ["export", "-h"])
+    assert shown.exit_code == 0 and "--json" in shown.stdout and "--overwrite" in shown.stdout
 
 
 @pytest.mark.parametrize(("args", "code", "message"), [
