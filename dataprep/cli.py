@@ -377,7 +377,8 @@ def export(
     else:
         print(printable(f"{done.spec} exported as {done.format} to {done.path}"))
         for split, file in done.splits.items():
-            print(printable(f"  {split:<10} {file.rows:>8} rows  {done.path / file.path}"))
+            where = done.path / file.path if file.path else "(empty: no file)"
+            print(printable(f"  {split:<10} {file.rows:>8} rows  {where}"))
 
 
 def _invoke() -> None:

@@ -6,7 +6,8 @@ rendered `prompt`/`completion`, a classification row's `text` and `label`, prove
 Handed whole to TRL's `SFTTrainer`, it picks what it finds first: it puts the EOS on `text`, so
 a classification answer loses its EOS, and it trains on the template-rendered last turn where
 the user meant the conversation. A view holds only the columns one tool reads, so no tool can
-pick the wrong one. Rows keep the split's order; every split is written, an empty one too.
+pick the wrong one. Rows keep the split's order. An empty split is an empty split of a
+`datasets` folder, and no file in the other formats (see `SplitFile`).
 
 - `openai`: `<split>.jsonl`, `{"messages": [{"role", "content"}, ...]}` a line: the chat
   fine-tuning format. Tool turns are refused: that format takes a tool message only as the
@@ -63,10 +64,12 @@ SPEAKERS = {"system": "system", "user": "human", "assistant": "gpt", "tool": "to
 
 @dataclass
 class SplitFile:
-    """One split as written: its rows and its path inside DIR (a file, or a folder)."""
+    """One split as written: its rows and its path inside DIR (a file, or a folder); None for
+    an empty split of a file format, which gets no file: `datasets.load_dataset` refuses a
+    folder with an empty file ("corresponds to no data"), and OpenAI an empty upload."""
 
     rows: int
-    path: str
+    path: str | None
 
 
 @dataclass
@@ -78,7 +81,8 @@ class Exported:
 
     def as_dict(self) -> dict[str, Any]:
         return {"spec": self.spec, "format": self.format, "path": str(self.path),
-                "splits": {s: {"rows": f.rows, "path": str(self.path / f.path)}
+                "splits": {s: {"rows": f.rows,
+                               "path": str(self.path / f.path) if f.path else None}
                            for s, f in self.splits.items()}}
 
 
@@ -235,8 +239,11 @@ def _jsonl_format(view: Callable[[Version, str, Any], tuple[Any, Callable | None
     def write(version: Version, folder: Path) -> dict[str, SplitFile]:
         out = {}
         for split in SPLITS:
-            rows = _write_jsonl(folder / f"{split}.jsonl", *view(version, split,
-                                                                  _arrow(version, split)))
+            table = _arrow(version, split)
+            if table.num_rows == 0:
+                out[split] = SplitFile(0, None)
+                continue
+            rows = _write_jsonl(folder / f"{split}.jsonl", *view(version, split, table))
             out[split] = SplitFile(rows, f"{split}.jsonl")
         return out
 
@@ -321,9 +328,28 @@ def _dataset_format(columns: tuple[str, ...] | None) -> Writer:
 
         views = DatasetDict({s: _view(version, s, columns) for s in SPLITS})
         views.save_to_disk(str(folder))
+        for split in SPLITS:
+            if len(views[split]) == 0:
+                _fill_empty_split(folder / split, views[split].features.arrow_schema)
         return {s: SplitFile(len(views[s]), s) for s in SPLITS}
 
     return write
+
+
+def _fill_empty_split(split_dir: Path, schema: Any) -> None:
+    """Give a saved empty split an Arrow file. `save_to_disk` writes none for a dataset without
+    rows, and `load_from_disk` then fails on the folder (an IndexError in `concat_tables`, in
+    datasets 5.2); an empty stream of the split's schema, named in its `state.json`, loads, as
+    the store's own empty splits do (`split_files.py` writes them so)."""
+    import pyarrow as pa
+
+    name = "data-00000-of-00001.arrow"
+    with pa.ipc.new_stream(str(split_dir / name), schema):
+        pass
+    state_file = split_dir / "state.json"
+    state = json.loads(state_file.read_text(encoding="utf-8"))
+    state["_data_files"] = [{"filename": name}]
+    state_file.write_text(json.dumps(state, indent=2), encoding="utf-8")
 
 
 def _view(version: Version, split: str, columns: tuple[str, ...] | None) -> Any:
@@ -361,6 +387,9 @@ def _write_parquet(version: Version, folder: Path) -> dict[str, SplitFile]:
     out = {}
     for split in SPLITS:
         data = with_class_label(version, split)
+        if len(data) == 0:
+            out[split] = SplitFile(0, None)
+            continue
         data.to_parquet(str(folder / f"{split}.parquet"))
         out[split] = SplitFile(len(data), f"{split}.parquet")
     return out

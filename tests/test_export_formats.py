@@ -47,12 +47,16 @@ def shop(tmp_path_factory):
     tiny Llama (with a chat template) for the TRL trainings."""
     root = tmp_path_factory.mktemp("export")
     store = root / "store"
+    train_only = root / "train-only.yaml"
+    train_only.write_text((FIXTURES / "reviews.recipe.yaml").read_text(encoding="utf-8")
+                          + "split: {ratios: [1, 0, 0]}\n", encoding="utf-8")
     specs = {}
     for name, inputs, recipe in [
         ("support", FIXTURES / "support_chats.jsonl", None),
         ("reviews", FIXTURES / "reviews.csv", FIXTURES / "reviews.recipe.yaml"),
         ("tasks", FIXTURES / "instructions.jsonl", None),
         ("odd", odd_chats(root / "odd.jsonl"), None),
+        ("whole", FIXTURES / "reviews.csv", train_only),
     ]:
         specs[name] = f"{name}@{run_pipeline([inputs], name, recipe, store).version}"
     lm = build_causal_lm(root / "lm", chat_template=True)
@@ -165,6 +169,28 @@ def test_alpaca_record_shapes():
     assert alpaca_record([system, user, answer], False) is None
     assert alpaca_record([answer, user, answer], True) is None
     assert alpaca_record([user], True) is None
+
+
+@pytest.mark.parametrize("fmt", ["openai", "parquet", "trl-messages", "datasets"])
+def test_an_empty_split_is_no_file(shop, tmp_path, fmt):
+    """A file format writes no file for an empty split (`load_dataset` refuses a folder with an
+    empty one), so the folder loads with the splits there are; a `datasets` folder keeps it,
+    and loads (`save_to_disk` alone writes a folder `load_from_disk` fails on)."""
+    import datasets
+
+    out, done = export(shop, "whole", fmt, tmp_path)
+    version = open_version(shop["whole"], shop["store"])
+    assert version.data["validation"].num_rows == version.data["test"].num_rows == 0
+    assert done.splits["test"].rows == 0
+    if fmt.startswith(("trl", "datasets")):
+        saved = load_from_disk(str(out))
+        assert saved["test"].num_rows == 0 and saved["train"].num_rows == done.splits["train"].rows
+        assert saved["test"].features == saved["train"].features
+        return
+    assert done.splits["test"].path is None
+    builder = "json" if fmt == "openai" else "parquet"
+    loaded = datasets.load_dataset(builder, data_dir=str(out), cache_dir=str(tmp_path / "c"))
+    assert list(loaded) == ["train"] and loaded["train"].num_rows == version.data["train"].num_rows
 
 
 # --- datasets and Parquet -------------------------------------------------------------------
@@ -307,7 +333,8 @@ def test_refused_folders(shop, tmp_path):
             with pytest.raises(DataprepError, match=why):
                 export_version(shop["reviews"], "openai", out, store, overwrite=overwrite)
     assert (foreign / "notes.txt").read_text(encoding="utf-8") == "keep me\n"
-    assert sorted(p.name for p in store.iterdir()) == ["odd", "reviews", "support", "tasks"]
+    assert sorted(p.name for p in store.iterdir()) == ["odd", "reviews", "support", "tasks",
+                                                       "whole"]
     export_version(shop["reviews"], "openai", tmp_path / "empty", store)  # an empty folder
     assert (tmp_path / "empty" / "train.jsonl").is_file()
 
