@@ -1,41 +1,34 @@
 """`dataprep export NAME@VERSION --format FORMAT DIR`: a version's splits as the files the tools
-users train with read, one clean view per split.
+users train with read, one clean view per split, rows in the split's order.
 
 Why a view and not the split: a split holds every view of a row at once (`messages`, the
-rendered `prompt`/`completion`, a classification row's `text` and `label`, provenance columns).
-Handed whole to TRL's `SFTTrainer`, it picks what it finds first: it puts the EOS on `text`, so
-a classification answer loses its EOS, and it trains on the template-rendered last turn where
-the user meant the conversation. A view holds only the columns one tool reads, so no tool can
-pick the wrong one. Rows keep the split's order. An empty split is an empty split of a
-`datasets` folder, and no file in the other formats (see `SplitFile`).
+rendered `prompt`/`completion`, a classification row's `text` and `label`, provenance). Handed
+the whole split, TRL's `SFTTrainer` chooses among them by the columns it finds: it puts the EOS
+on `text`, so a classification answer is learned without one. A view holds only what one tool
+reads. An empty split gets no file in the file formats (see `SplitFile`).
 
-- `openai`: `<split>.jsonl`, `{"messages": [{"role", "content"}, ...]}` a line: the chat
-  fine-tuning format. Tool turns are refused: that format takes a tool message only as the
-  answer to an assistant's tool call (`tool_calls`, `tool_call_id`), which a version lacks.
-- `sharegpt`: `<split>.jsonl`, `{"id", "conversations": [{"from", "value"}, ...]}` with
-  `human`, `gpt`, `system` and `tool` speakers (what `dataprep run` reads back, and TRL too).
-- `alpaca`: `<split>.jsonl`, `{"instruction", "input", "output"}`; a chat version adds
-  `system` and `history` ([[user, assistant], ...] of the earlier turns: LLaMA-Factory's
-  Alpaca form). Turns after the last answer are left out, as the version's `completion` does.
-- `trl-messages`: a `datasets` folder (`load_from_disk`) with only `messages`: TRL's
-  conversational language-modelling form, rendered with the model's own chat template.
-- `trl-prompt-completion`: a `datasets` folder with only `prompt` and `completion`, the strings
-  the version's template rendered: TRL's standard prompt-completion form, on which it appends
-  the EOS to the completion and trains on the completion alone (a classification version's
-  completion is the label text).
-- `parquet`: `<split>.parquet`, every column of the split.
-- `datasets`: a `datasets` folder, every column of the split.
+- `openai`: `<split>.jsonl` of `{"messages": [{"role", "content"}, ...]}`, the chat fine-tuning
+  format; tool turns are refused (it takes a tool message only as the answer to an assistant's
+  tool call, `tool_calls` and `tool_call_id`, which a version does not hold).
+- `sharegpt`: `<split>.jsonl` of `{"id", "conversations": [{"from", "value"}, ...]}`, speakers
+  `human`, `gpt`, `system`, `tool` (what `dataprep run` reads back as a chat).
+- `alpaca`: `<split>.jsonl` of `{"instruction", "input", "output"}`, a chat version's with
+  `system` and `history` (the earlier [user, assistant] pairs: LLaMA-Factory's Alpaca form);
+  turns after the last answer are left out, as the version's `completion` leaves them.
+- `trl-messages`: a `datasets` folder of `messages` only: TRL's conversational form (the
+  model's chat template renders it).
+- `trl-prompt-completion`: a `datasets` folder of `prompt` and `completion` only, the strings
+  the version's template rendered: TRL's standard prompt-completion form, where TRL appends the
+  EOS to the completion and trains on it alone (a classification row's is its label).
+- `parquet` (`<split>.parquet`) and `datasets` (a folder): every column, a classification
+  version's `label` a `ClassLabel` of its sorted labels (the class ids `train` gives them), so
+  `train_test_split(stratify_by_column="label")` works. The store keeps label strings: its
+  readers (`train`'s recipes, evaluation, folds, label issues, every version already written)
+  compare strings, and class ids mean nothing across versions whose label sets differ.
 
-In `parquet` and `datasets` a classification version's `label` is a `ClassLabel` with the
-version's sorted labels as names (the class ids `train` gives them), so `datasets`'
-`train_test_split(stratify_by_column="label")` works on it. The store keeps labels as strings:
-every reader of a version (`train`'s recipes, evaluation, folds, label issues; every version
-already written) compares label strings, and a class id means nothing across versions whose
-label sets differ.
-
-DIR is written as a hidden folder beside it, then renamed into place, so DIR never holds half
-an export; `.dataprep-export.json` in it records what wrote it, and only such a folder (or an
-empty one) may be replaced, with `overwrite`.
+DIR is built as a hidden folder beside it and renamed into place, so it never holds half an
+export; its `.dataprep-export.json` says what wrote it, and only such a folder (or an empty
+one) is ever replaced, with `overwrite`.
 """
 
 from __future__ import annotations
@@ -115,19 +108,15 @@ def export_version(spec: str, fmt: str, out: Path, store: str | Path | None = No
 def _no_progress_bars() -> Iterator[None]:
     """`datasets`' progress bars off while it writes: the command prints what it wrote, and a
     bar a split on stderr is noise (restored after, for a caller that wants them)."""
-    from datasets.utils import (
-        are_progress_bars_disabled,
-        disable_progress_bars,
-        enable_progress_bars,
-    )
+    from datasets import utils
 
-    was_disabled = are_progress_bars_disabled()
-    disable_progress_bars()
+    was_disabled = utils.are_progress_bars_disabled()
+    utils.disable_progress_bars()
     try:
         yield
     finally:
         if not was_disabled:
-            enable_progress_bars()
+            utils.enable_progress_bars()
 
 
 def check_target(root: Path, out: Path, overwrite: bool) -> Path:
@@ -219,8 +208,8 @@ def _messages_parts(table: Any) -> tuple[Any, Any]:
 
 
 def _write_jsonl(path: Path, table: Any, record: Callable[[dict], dict] | None = None) -> int:
-    """Each row of `table` (through `record`, if given) as one line of JSON; returns the rows.
-    orjson: a 200,000-row split is written in seconds, non-ASCII text kept as it is."""
+    """Each row of `table` (through `record`, if given) as one line of JSON; returns the rows
+    (orjson: fast, and non-ASCII text kept as it is)."""
     import orjson
 
     rows = 0
