@@ -381,6 +381,50 @@ def _summary_line(data: dict[str, Any]) -> str:
             f"accounting {'holds' if data['accounting_ok'] else 'BROKEN'}")
 
 
+def _format_choice(value: str) -> str:
+    from .export import FORMATS
+
+    if value not in FORMATS:
+        raise typer.BadParameter(f"unknown format {value!r}: use one of {', '.join(FORMATS)}")
+    return value
+
+
+@app.command()
+def export(
+    ref: SpecArg,
+    out: Annotated[Path, typer.Argument(
+        help="Folder to write, outside the store; it must not exist, be empty, or (with "
+        "--overwrite) hold an earlier export.", metavar="DIR", show_default=False)],
+    fmt: Annotated[str, typer.Option(
+        "--format", help="openai, sharegpt, alpaca (JSON Lines), trl-messages, "
+        "trl-prompt-completion, datasets (datasets folders) or parquet.",
+        callback=_format_choice, show_default=False)],
+    overwrite: Annotated[bool, typer.Option(
+        "--overwrite", help="Replace DIR when an earlier `dataprep export` wrote it.")] = False,
+    store: StoreOpt = None,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print one JSON document: spec, format, path, rows and path per split."
+    )] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only DIR.")] = False,
+) -> None:
+    """Write each split of a version into DIR as one clean view for the tools users train
+    with: the chat fine-tuning JSONL (openai), ShareGPT, Alpaca, TRL's messages or
+    prompt-completion datasets, every column as Parquet or a datasets folder."""
+    _output_mode(as_json, quiet)
+    from .export import export_version
+
+    done = export_version(ref, fmt, out, store, overwrite=overwrite)
+    if as_json:
+        print(json_line(done.as_dict()))
+    elif quiet:
+        print(printable(done.path))
+    else:
+        print(printable(f"{done.spec} exported as {done.format} to {done.path}"))
+        for split, file in done.splits.items():
+            where = done.path / file.path if file.path else "(empty: no file)"
+            print(printable(f"  {split:<10} {file.rows:>8} rows  {where}"))
+
+
 def _invoke() -> None:
     """The app with usage errors as one line on stderr (exit 2), like every other error: click's
     own form is a usage line, a hint and a box, which scripts and logs read badly."""
