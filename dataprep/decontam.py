@@ -186,6 +186,13 @@ class SourceStats:
                 "ngrams": self.ngrams, "removed": self.removed, "overlaps": dict(self.overlaps)}
 
 
+def _distinct(values: np.ndarray) -> int:
+    """How many distinct values: by one sort (numpy's hash-based `unique` of 64-bit values was
+    several times slower here)."""
+    ordered = np.sort(values)
+    return int(ordered.size and 1 + np.count_nonzero(ordered[1:] != ordered[:-1]))
+
+
 class EvalIndex:
     """The n-gram hashes of every evaluation row, sorted and unique, each with the first
     evaluation row (in recipe order) that holds it. Membership is a bitmap pre-filter on the
@@ -206,7 +213,7 @@ class EvalIndex:
                 stats.short_rows += int((counts < ngram).sum())
                 row_sources += where
                 row_entry += [number] * len(where)
-            stats.ngrams = int(np.unique(np.concatenate(mine)).size) if mine else 0
+            stats.ngrams = _distinct(np.concatenate(mine)) if mine else 0
             self._check_usable(stats)
             parts += mine
         hashes = np.concatenate(parts) if parts else np.zeros(0, np.uint64)

@@ -15,6 +15,7 @@ from dataprep.decontam import EvalIndex, record_text, resolve_sources
 from dataprep.errors import DataprepError
 from dataprep.pipeline import run_pipeline
 from dataprep.recipe import resolve_recipe
+from dataprep.store import open_version
 
 from .conftest import run_cli
 from .independent import load_splits, normalise, row_text
@@ -123,6 +124,9 @@ def test_a_train_row_with_a_13_word_span_is_removed_naming_the_evaluation_row(wo
         {"source": "bench/eval.jsonl", "sha256": section["sources"][0]["sha256"]}]
     page = (checked.path / "report.html").read_text()
     assert "Decontamination against evaluation sources" in page and "bench/eval.jsonl" in page
+    # the recorded recipe reads back (what `train predict` prepares raw files with)
+    version = open_version(f"logs@{checked.version}", work / "store")
+    assert version.prepare([work / "logs.jsonl"]).rows_read == 42
 
 
 def test_a_lower_ngram_finds_the_12_word_span_and_the_mapping_form_reads_alike(work):
