@@ -77,10 +77,13 @@ def output_ids(result) -> dict[str, set[str]]:
 
 
 def accounted(result) -> bool:
-    """input == rejected + removed + output, from the files alone."""
+    """input + augmented == rejected + removed + output, from the files (and the augmented
+    count: an augmented row removed as contaminated is in removed.jsonl too)."""
     rejected = sum(1 for _ in (result.path / "rejected.jsonl").open())
     out = sum(len(v) for v in output_ids(result).values())
-    return result.report["counts"]["input"] == rejected + len(removed(result)) + out
+    counts = result.report["counts"]
+    return counts["input"] + sum(counts["augmented"].values()) == \
+        rejected + len(removed(result)) + out
 
 
 @pytest.fixture
@@ -283,3 +286,33 @@ def test_a_bad_source_on_the_command_line_is_one_line_and_exit_1(work):
 def test_bad_decontaminate_settings_are_recipe_errors(recipe, message):
     with pytest.raises(DataprepError, match=message):
         resolve_recipe(recipe)
+
+
+@pytest.mark.slow  # fidelity embeds every candidate with minilm-l6
+def test_augmented_train_rows_are_checked_too(tmp_path, fixtures_dir):
+    """Every review is an evaluation row, so every original train row goes; the augmented
+    rows (made from the planned train rows before the check) are checked on their own text:
+    none left in train shares a 13-gram with an evaluation row, and some were removed."""
+    plain = run_pipeline([fixtures_dir / "reviews.csv"], "reviews",
+                         fixtures_dir / "reviews.recipe.yaml", tmp_path / "store")
+    reviews = [r["text"] for rows in load_splits(plain.path).values() for r in rows]
+    write_jsonl(tmp_path / "eval.jsonl", [{"text": t} for t in reviews])
+    (tmp_path / "r.yaml").write_text(json.dumps({
+        "kind": "classification", "fields": {"id": "review_id", "text": "review",
+                                             "label": "sentiment"},
+        "augment": [{"kind": "synonym", "backend": "wordnet", "fraction": 1.0, "aug_p": 0.1}],
+        "fidelity": {"min_similarity": 0.6}, "decontaminate": ["eval.jsonl"]}))
+    checked = run_pipeline([fixtures_dir / "reviews.csv"], "reviews", tmp_path / "r.yaml",
+                           tmp_path / "store")
+    evaluation = set()
+    for text in reviews:
+        words = normalise(text)
+        evaluation.update(tuple(words[i:i + 13]) for i in range(len(words) - 12))
+    train = load_splits(checked.path)["train"]
+    for row in train:
+        words = normalise(row["text"])
+        assert not any(tuple(words[i:i + 13]) in evaluation for i in range(len(words) - 12))
+    gone = {r["id"] for r in removed(checked) if r["stage"] == "decontaminate"}
+    inputs = {r["id"] for rows in load_splits(plain.path).values() for r in rows}
+    assert gone - inputs, "no augmented row was removed"
+    assert checked.report["accounting_ok"] and accounted(checked)
