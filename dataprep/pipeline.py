@@ -37,6 +37,7 @@ from . import SCHEMA_VERSION, __version__
 from .augment import AugmenterStats, augment_train, augmented_schema
 from .clean import CleanStage
 from .custom import CustomStage, fingerprint
+from .decontam import Decontamination, load_decontamination, resolve_sources
 from .errors import DataprepError
 from .exclude import (
     ExcludeFile,
@@ -299,10 +300,11 @@ def _augment(staging: Path, kind: str, keys: Keys, plan: Plan, recipe: Recipe, t
 
 
 def _second_pass(staging: Path, kind: str, keys: Keys, plan: Plan, recipe: Recipe, tmp: Path,
-                 files: RunFiles, version: str, augmented: Path | None
-                 ) -> dict[str, dict[str, np.ndarray]]:
-    """Drop duplicates, route kept rows to their split, format, and write each split; then
-    append the augmented rows to train. Returns length arrays per split."""
+                 files: RunFiles, version: str, augmented: Path | None,
+                 decontam: Decontamination | None = None) -> dict[str, dict[str, np.ndarray]]:
+    """Drop duplicates and contaminated train rows, route kept rows to their split, format,
+    and write each split; then append the augmented rows (checked too) to train. Returns
+    length arrays per split."""
     record_kind, labels = get_kind(kind), sorted(keys.label_names)
 
     def formatted(table: pa.Table) -> pa.Table:
@@ -310,6 +312,14 @@ def _second_pass(staging: Path, kind: str, keys: Keys, plan: Plan, recipe: Recip
 
     empty = formatted(with_provenance(staged_schema(record_kind).empty_table()))
     out = SplitWriters(tmp, empty.schema, record_kind, files.run)
+
+    def write(staged: pa.Table, split: np.ndarray, unit: np.ndarray) -> None:
+        texts = record_kind.row_text(staged)
+        if decontam is not None:
+            staged, texts, split, unit = _decontaminated(decontam, files, staged, texts, split,
+                                                         unit)
+        out.write(formatted(staged), texts, split, unit)
+
     named, lo = _Named.owners(staging, plan), 0
     with pa.OSFile(str(staging)) as source:
         for batch in pa.ipc.open_stream(source):
@@ -323,8 +333,7 @@ def _second_pass(staging: Path, kind: str, keys: Keys, plan: Plan, recipe: Recip
                 files.run.duplicates[reason.removeprefix("duplicate:")] += count
             kept = keep.to_numpy(zero_copy_only=False)
             staged = with_provenance(table.filter(keep))
-            out.write(formatted(staged), record_kind.row_text(staged), plan.split[lo:hi][kept],
-                      plan.unit[lo:hi][kept])
+            write(staged, plan.split[lo:hi][kept], plan.unit[lo:hi][kept])
             reached("second_pass")
             lo = hi
     if augmented is not None:
@@ -334,13 +343,27 @@ def _second_pass(staging: Path, kind: str, keys: Keys, plan: Plan, recipe: Recip
                 staged = pa.Table.from_batches([batch])
                 units = np.array([unit_of[p] for p in staged.column("parent_id").to_pylist()],
                                  dtype=np.int64)
-                out.write(formatted(staged), record_kind.row_text(staged),
-                          np.zeros(staged.num_rows, np.int8), units)
+                write(staged, np.zeros(staged.num_rows, np.int8), units)
     lengths = out.close(version)
     for path in [staging, tmp / SIGNATURES_FILE, augmented]:
         if path is not None:
             path.unlink(missing_ok=True)
     return lengths
+
+
+def _decontaminated(decontam: Decontamination, files: RunFiles, staged: pa.Table,
+                    texts: pa.Array, split: np.ndarray, unit: np.ndarray
+                    ) -> tuple[pa.Table, pa.Array, np.ndarray, np.ndarray]:
+    """The rows that pass the decontamination check, with their texts, splits and units: a
+    train row sharing an n-gram with an evaluation row is removed here (its split is known
+    only now), counted as filtered by reason `contaminated:<source>`."""
+    checked = decontam.check(staged, texts, split)
+    _, records = removed_records(staged, checked.reasons, "decontaminate", checked.extra)
+    if not records:
+        return staged, texts, split, unit
+    files.remove(records)
+    keep = pa.array(checked.keep)
+    return staged.filter(keep), texts.filter(keep), split[checked.keep], unit[checked.keep]
 
 
 #: Train rows whose ids `_train_units` reads back at a time.
@@ -397,12 +420,17 @@ def run_pipeline(
     excluded = _exclusions(recipe, exclude, paths)
     if excluded:  # which rows to drop is part of what made the version
         resolved["exclude_sources"] = [{"path": f.label, "sha256": f.sha256} for f in excluded]
+    evaluation = resolve_sources(recipe.decontaminate.sources, recipe.base_dir, root)
+    if evaluation:  # the evaluation sources' content is part of what made the version
+        resolved["decontaminate_sources"] = [s.resolved() for s in evaluation]
     version = version_id(inputs_info, resolved, __version__, SCHEMA_VERSION)
     final = root / name / version
     if is_complete(final):
         set_latest(root, name, version)
         return RunResult(name, version, final, False, read_report(final))
 
+    decontam = load_decontamination(evaluation, recipe.decontaminate.ngram, root,
+                                    recipe.max_row_bytes)  # read here: a bad row fails now
     parent = latest(root, name)
     tmp = new_tmp_dir(root, name, version)
     try:
@@ -426,12 +454,13 @@ def run_pipeline(
             augmented, stats = _augment(staging, kind, keys, plan, recipe, tmp, run, load_sets,
                                         augment_progress)
             lengths = _second_pass(staging, kind, keys, plan, recipe, tmp, files, version,
-                                   augmented)
+                                   augmented, decontam)
         finally:
             files.close()
         report = build_report(name, version, kind, run, plan, lengths,
                               [s.as_dict() for s in stats],
-                              exclude_report(excluded, run.exclude_matched, run.excluded))
+                              exclude_report(excluded, run.exclude_matched, run.excluded),
+                              decontam.report() if decontam else None)
         manifest = {
             "name": name, "version": version, "parent": parent,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"), "kind": kind,

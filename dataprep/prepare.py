@@ -50,7 +50,7 @@ def version_recipe(manifest: dict[str, Any]) -> Recipe:
     """The recipe a version was made with, from its manifest, with the kind fixed to the
     version's."""
     recorded = {k: v for k, v in manifest["recipe"].items()
-                if k not in ("custom_stage_sources", "exclude_sources")}
+                if k not in ("custom_stage_sources", "exclude_sources", "decontaminate_sources")}
     return resolve_recipe({**recorded, "kind": manifest["kind"]}, "the version's recipe")
 
 

@@ -108,7 +108,8 @@ def length_report(lengths: dict[str, dict[str, np.ndarray]], bins: int = 24) -> 
 def build_report(name: str, version: str, kind: str, run: RunCounts, plan=None,
                  lengths: dict[str, dict[str, np.ndarray]] | None = None,
                  augmentation: list[dict[str, Any]] | None = None,
-                 exclude: dict[str, Any] | None = None) -> dict[str, Any]:
+                 exclude: dict[str, Any] | None = None,
+                 decontamination: dict[str, Any] | None = None) -> dict[str, Any]:
     """Assemble and validate the report; a run whose rows do not add up fails here."""
     counts = run.counts()
     report = {
@@ -137,6 +138,7 @@ def build_report(name: str, version: str, kind: str, run: RunCounts, plan=None,
         "rare_labels": plan.rare_labels if plan else [],
         "augmentation": augmentation or [],
         "exclude": exclude or {"files": [], "removed": 0, "unmatched": 0},
+        "decontamination": decontamination or no_decontamination(),
     }
     errors = list(validator("report").iter_errors(report))
     if errors:
@@ -147,6 +149,12 @@ def build_report(name: str, version: str, kind: str, run: RunCounts, plan=None,
             f"duplicates + (output - augmented) in {json.dumps(counts)}"
         )
     return report
+
+
+def no_decontamination() -> dict[str, Any]:
+    """The `decontamination` section of a run whose recipe names no evaluation source."""
+    return {"ngram": None, "sources": [], "removed": 0, "overlaps": {"validation": 0, "test": 0},
+            "examples": []}
 
 
 def _dedup_report(plan) -> dict[str, Any]:
@@ -196,6 +204,7 @@ def print_report(report: dict[str, Any], console: Console | None = None) -> None
     table.add_row("near-dup pairs across splits",
                   f"[green]0[/green] of {leak['pairs_checked']} checked" if leak["ok"]
                   else f"[red]{leak['cross_split_pairs']}[/red]")
+    _decontamination_rows(table, report.get("decontamination"))
     langs = report["languages"]["detected"]
     if langs:
         table.add_row("languages", plain(", ".join(f"{k} {v}" for k, v in list(langs.items())[:6])))
@@ -206,6 +215,19 @@ def print_report(report: dict[str, Any], console: Console | None = None) -> None
     if pii:
         table.add_row("PII redacted", plain(", ".join(f"{k} {v}" for k, v in pii.items())))
     console.print(table)
+
+
+def _decontamination_rows(table: Table, section: dict[str, Any] | None) -> None:
+    """Train rows removed and validation/test rows overlapping the evaluation sources (the
+    overlaps are kept, so they are shown in red: the evaluation shares text with the data)."""
+    if not section or not section["sources"]:
+        return
+    table.add_row(f"contaminated train rows removed ({section['ngram']}-grams)",
+                  str(section["removed"]))
+    overlaps = section["overlaps"]
+    style = "red" if overlaps["validation"] or overlaps["test"] else "green"
+    table.add_row("validation / test rows overlapping evaluation",
+                  f"[{style}]{overlaps['validation']} / {overlaps['test']}[/{style}]")
 
 
 def _charts(report: dict[str, Any]) -> dict[str, Any]:

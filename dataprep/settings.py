@@ -176,6 +176,46 @@ class Fidelity(Section):
     device: str = "auto"
 
 
+def _mapping_or_list(schema: dict[str, Any]) -> None:
+    """The section's JSON Schema says what `_sources_alone` accepts: the mapping, or a list
+    (its sources alone)."""
+    mapping = {"type": schema.pop("type"), "properties": schema.pop("properties"),
+               "additionalProperties": schema.pop("additionalProperties")}
+    schema["anyOf"] = [mapping, {"type": "array",
+                                 "items": mapping["properties"]["sources"]["items"]}]
+
+
+class Decontaminate(Section):
+    """Evaluation sources every train row is checked against for word n-gram overlap. The
+    short form is a list of sources: `decontaminate: [bench/mmlu.jsonl, other@latest:test]`."""
+
+    model_config = ConfigDict(json_schema_extra=_mapping_or_list)
+
+    sources: list[Annotated[str, Field(min_length=1)]] = Field(
+        default_factory=list, description="Files (JSON Lines, JSON, CSV, TSV or Parquet, of any "
+        "record kind, relative to the recipe file) or NAME@VERSION:SPLIT (a split of a store "
+        "version). A train row sharing an n-gram with one of their rows is removed as "
+        "contaminated:<source>; validation and test rows that do are reported.")
+    ngram: int = Field(13, ge=1, le=64, description="Words per n-gram (13, as GPT-3 and "
+                       "lm-evaluation-harness), on the text as dedup normalises it. A row "
+                       "shorter than this has no n-gram and is never matched.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sources_alone(cls, value: Any) -> Any:
+        """A list is the sources alone (the short form of the issue's example)."""
+        return {"sources": value} if isinstance(value, list) else value
+
+    @field_validator("sources")
+    @classmethod
+    def _each_once(cls, sources: list[str]) -> list[str]:
+        """A source listed twice is a slip (its rows would be indexed twice): say which."""
+        twice = sorted({s for s in sources if sources.count(s) > 1})
+        if twice:
+            raise ValueError(f"source {twice[0]!r} is listed twice")
+        return sources
+
+
 #: The built-in first-pass stages a custom stage may follow (see `pipeline.first_pass_stages`);
 #: `filters` is accepted for `filter`.
 STAGE_ANCHORS = ("clean", "language", "filter")
@@ -237,6 +277,10 @@ class Recipe(Section):
         "name) and/or `id`, with an optional `reason`: e.g. a folds run's label_issues.jsonl. "
         "Removed rows carry reason excluded:<reason> (default: the file's stem); `dataprep run "
         "--exclude FILE` adds files.")
+    decontaminate: Decontaminate = Field(
+        default_factory=Decontaminate, description="Evaluation sources the train split is "
+        "checked against: a list of sources (files or NAME@VERSION:SPLIT), or {sources: [...], "
+        "ngram: 13}. Train rows sharing a word n-gram with an evaluation row are removed.")
     max_row_bytes: int = Field(
         4 << 20, ge=1024, description="The largest input row, in bytes; a longer row is "
         "rejected as too_large (with a bounded prefix kept) without being held whole.")
