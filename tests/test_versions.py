@@ -264,3 +264,21 @@ def test_a_chat_child_dedups_against_its_parent_and_names_the_kept_row(tmp_path)
     assert gone["7"]["duplicate_of"] == "T-10002"  # line 27 of the fixture copies T-10002
     assert gone["7"]["duplicate_of_source"].endswith("week1.jsonl:2")
     assert new_row_problems(v2.path, v1.path, second) == []
+
+
+def test_a_child_of_copies_only_adds_nothing(tmp_path):
+    """New rows that all copy parent rows (and rows that do not parse) leave the parent's
+    splits as they were, every new row accounted for as a duplicate or a reject."""
+    lines = (FIXTURES / "support_chats.jsonl").read_bytes().splitlines(True)
+    first, again = tmp_path / "week1.jsonl", tmp_path / "week1-again.jsonl"
+    first.write_bytes(b"".join(lines[:20]))
+    again.write_bytes(b"".join(lines[:20]))
+    store = tmp_path / "store"
+    v1 = run_pipeline([str(first)], "chats", None, store)
+    v2 = run_pipeline([str(again)], "chats", None, store, parent="chats@latest")
+    assert by_id(v2.path) == by_id(v1.path)
+    assert set(v2.report["counts"]["new"].values()) == {0}
+    assert v2.report["counts"]["rejected"] == v1.report["counts"]["rejected"] > 0
+    assert new_row_problems(v2.path, v1.path, again) == []
+    assert all(r["reason"].startswith("duplicate:")
+               for r in independent.read_jsonl(v2.path / "removed.jsonl"))
