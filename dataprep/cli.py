@@ -112,6 +112,10 @@ def run(
         typer.Option("--exclude", help="JSON Lines file naming rows to remove by source "
                      "(file:line) and/or id, e.g. a folds run's label_issues.jsonl; repeatable."),
     ] = None,
+    parent: Annotated[str | None, typer.Option(
+        "--from", metavar="NAME@VERSION", callback=_checked(parse_spec),
+        help="Make a child version of NAME@VERSION: its rows in their splits (never moved) plus "
+        "the rows of INPUTS, put through its recipe and deduplicated against its rows.")] = None,
 ) -> None:
     """Validate INPUTS, drop the rows --exclude files name, clean them (unicode, whitespace,
     PII), identify languages, filter, deduplicate, split, augment train and format them into a
@@ -138,7 +142,7 @@ def run(
 
         result = run_pipeline(inputs, name, recipe, store, progress=tick,
                               augment_progress=lambda who, n: tick(f"augment {who}", n),
-                              exclude=exclude)
+                              exclude=exclude, parent=parent)
     for file in result.report.get("exclude", {}).get("files", []):
         if file["unmatched"]:
             err.print(plain(f"warning: {file['unmatched']} of {file['entries']} entries of "

@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -132,6 +132,12 @@ class Keys:
     groups: np.ndarray     # group code, -1 when none
     langs: np.ndarray
     lang_names: list[str]
+    #: The value of each group code (a child version matches new rows to its parent's groups
+    #: by value: codes are numbered per run).
+    group_names: list[str] = field(default_factory=list)
+    #: The input file of each row (codes in input order): a child version plans its new rows
+    #: a file at a time, so that any grouping of the same files makes the same child.
+    files: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.exact)
@@ -143,15 +149,19 @@ class KeyCollector:
     def __init__(self, label_column: str | None) -> None:
         self.label_column = label_column
         self.parts: dict[str, list] = {k: [] for k in ("exact", "chars", "labels", "groups",
-                                                        "langs")}
+                                                        "langs", "files")}
+        self.file_codes: dict[str, int] = {}
         self.label_codes, self.group_codes, self.lang_codes = Codes(), Codes(), Codes()
 
     def __len__(self) -> int:
         return sum(len(part) for part in self.parts["exact"])
 
-    def add(self, table: pa.Table, keys: dict[str, np.ndarray]) -> None:
-        """Append one batch: its kept rows and the keys `DedupKeys` computed for them."""
+    def add(self, table: pa.Table, keys: dict[str, np.ndarray], source: str = "") -> None:
+        """Append one batch (of the input file `source`): its kept rows and the keys
+        `DedupKeys` computed for them."""
         p = self.parts
+        code = self.file_codes.setdefault(source, len(self.file_codes))
+        p["files"].append(np.full(table.num_rows, code, dtype=np.int32))
         p["exact"].append(keys["exact"])
         # 32-bit lengths and codes: what is kept for every row is what grows with the input
         p["chars"].append(keys["chars"].astype(np.int32))
@@ -180,4 +190,5 @@ class KeyCollector:
         return Keys(None, None, joined("exact", np.zeros((0, 2), np.uint64)), sigs,
                     joined("chars", np.zeros(0, np.int32)), joined("labels", np.zeros(0, np.int32)),
                     self.label_codes.names(), joined("groups", np.zeros(0, np.int32)),
-                    joined("langs", np.zeros(0, np.int32)), self.lang_codes.names())
+                    joined("langs", np.zeros(0, np.int32)), self.lang_codes.names(),
+                    self.group_codes.names(), joined("files", np.zeros(0, np.int32)))

@@ -35,9 +35,12 @@ import pyarrow.compute as pc
 
 from . import SCHEMA_VERSION, __version__
 from .augment import AugmenterStats, augment_train, augmented_schema
+from .child import Parent, inherit, open_parent
+from .child_plan import child_plan
 from .clean import CleanStage
 from .custom import CustomStage, fingerprint
 from .decontam import Decontamination, load_decontamination, resolve_sources
+from .duplicate_records import Named, duplicate_reasons
 from .errors import DataprepError
 from .exclude import (
     ExcludeFile,
@@ -53,6 +56,7 @@ from .ingest import Block, check_inputs, detect_format, file_sha256, parse_block
 from .keys import DedupKeys, KeyCollector, Keys, SignatureFile
 from .kinds import get_kind
 from .langid import LanguageStage
+from .lineage import keep_lineage, link_parent_splits
 from .memory import release_freed_memory
 from .neardup import ShingleSetTable, staged_shingle_sets
 from .plan import Plan, make_plan
@@ -220,7 +224,7 @@ def _first_pass(paths: list[Path], recipe: Recipe, tmp: Path, files: RunFiles,
                 writer = pa.ipc.new_stream(pa.OSFile(str(staging), "wb"), out.table.schema)
                 collector = KeyCollector(get_kind(kind).label_column)
             writer.write_table(out.table)
-            collector.add(out.table, out.keys)
+            collector.add(out.table, out.keys, out.source)
             np.ascontiguousarray(out.keys["sigs"], dtype=np.uint32).tofile(signatures)
             reached("first_pass")
     if kind is None:
@@ -240,47 +244,6 @@ def _signatures(tmp: Path, collector: KeyCollector, num_perm: int):
     if n == 0:
         return np.zeros((0, num_perm), np.uint32)
     return SignatureFile(tmp / SIGNATURES_FILE, n, num_perm)
-
-
-@dataclass
-class _Named:
-    """Id and source of each row a removal names (sorted `rows`), read back from the staging
-    file once for the whole second pass: holding them for every row is what grew at 1M rows."""
-
-    rows: np.ndarray
-    ids: pa.Array
-    sources: pa.Array
-
-    @classmethod
-    def owners(cls, staging: Path, plan: Plan) -> _Named:
-        near_of = plan.near.dup_of if plan.near else np.full(len(plan.exact_dup_of), -1)
-        target = np.where(plan.exact_dup_of >= 0, plan.exact_dup_of, near_of)
-        rows = np.unique(target[target >= 0])
-        parts = [t for _, t in staged_rows(staging, rows, columns=["id", "source"])]
-        table = pa.concat_tables(parts) if parts else pa.table(
-            {"id": pa.array([], pa.string()), "source": pa.array([], pa.string())})
-        return cls(rows, table.column("id").combine_chunks(),
-                   table.column("source").combine_chunks())
-
-    def take(self, rows: np.ndarray) -> tuple[list[str], list[str]]:
-        at = pa.array(np.searchsorted(self.rows, rows))
-        return self.ids.take(at).to_pylist(), self.sources.take(at).to_pylist()
-
-
-def _duplicate_reasons(plan: Plan, named: _Named, lo: int, hi: int
-                       ) -> tuple[pa.Array, dict[str, list]]:
-    """Reasons and `duplicate_of` details for rows lo..hi of the staging file."""
-    exact = plan.exact_dup_of[lo:hi]
-    near_of = plan.near.dup_of[lo:hi] if plan.near else np.full(hi - lo, -1)
-    target = np.where(exact >= 0, exact, near_of)
-    reasons = np.where(exact >= 0, "duplicate:exact",
-                       np.where(near_of >= 0, "duplicate:near", None)).astype(object)
-    dropped = target >= 0
-    ids, sources = named.take(target[dropped])
-    sims = np.where(exact >= 0, 1.0, plan.near.similarity[lo:hi] if plan.near else 0.0)[dropped]
-    extra = {"duplicate_of": ids, "duplicate_of_source": sources,
-             "similarity": [round(float(x), 4) for x in sims]}
-    return pa.array(reasons, pa.string()), extra
 
 
 def _augment(staging: Path, kind: str, keys: Keys, plan: Plan, recipe: Recipe, tmp: Path,
@@ -306,6 +269,9 @@ def _second_pass(staging: Path, kind: str, keys: Keys, plan: Plan, recipe: Recip
     and write each split; then append the augmented rows (checked too) to train. Returns
     length arrays per split."""
     record_kind, labels = get_kind(kind), sorted(keys.label_names)
+    if plan.parent is not None:  # a child's prompts name its parent's labels too
+        old = plan.parent.strings("label").drop_null().unique().to_pylist()
+        labels = sorted(set(labels) | set(old))
 
     def formatted(table: pa.Table) -> pa.Table:
         return format_table(table, record_kind, recipe.format, labels)
@@ -320,12 +286,12 @@ def _second_pass(staging: Path, kind: str, keys: Keys, plan: Plan, recipe: Recip
                                                          unit)
         out.write(formatted(staged), texts, split, unit)
 
-    named, lo = _Named.owners(staging, plan), 0
+    named, lo = Named.owners(staging, plan), 0
     with pa.OSFile(str(staging)) as source:
         for batch in pa.ipc.open_stream(source):
             table = pa.Table.from_batches([batch])
             hi = lo + table.num_rows
-            reasons, extra = _duplicate_reasons(plan, named, lo, hi)
+            reasons, extra = duplicate_reasons(plan, named, lo, hi)
             found: Counter = Counter()
             keep, records = removed_records(table, reasons, "dedup", extra)
             files.remove(records, counter=found)
@@ -405,13 +371,17 @@ def run_pipeline(
     workers: int | None = None,
     augment_progress: Callable[[str, int], None] | None = None,
     exclude: list[str | Path] | None = None,
+    parent: str | None = None,
 ) -> RunResult:
     """Make (or find) the version of `name` built from `inputs` with the recipe, without the
-    rows that the recipe's and `exclude`'s exclude files name."""
+    rows that the recipe's and `exclude`'s exclude files name. With `parent` (`NAME@VERSION`),
+    a child version: the parent's rows in their splits, plus the new rows, put through the
+    parent's recipe and deduplicated against its rows (`child.py`, `child_plan.py`)."""
     check_name(name)
     paths = check_inputs(inputs)
-    recipe = load_recipe(recipe_path)
     root = store_root(store)
+    origin = open_parent(root, parent, recipe_path, paths) if parent else None
+    recipe = origin.recipe if origin else load_recipe(recipe_path)
     inputs_info = [{"path": source_label(p), "sha256": file_sha256(p), "format": detect_format(p)}
                    for p in paths]
     resolved = recipe.resolved()
@@ -423,7 +393,8 @@ def run_pipeline(
     evaluation = resolve_sources(recipe.decontaminate.sources, recipe.base_dir, root)
     if evaluation:  # the evaluation sources' content is part of what made the version
         resolved["decontaminate_sources"] = [s.resolved() for s in evaluation]
-    version = version_id(inputs_info, resolved, __version__, SCHEMA_VERSION)
+    version = version_id(inputs_info, resolved, __version__, SCHEMA_VERSION,
+                         origin.version if origin else None)
     final = root / name / version
     if is_complete(final):
         set_latest(root, name, version)
@@ -431,7 +402,7 @@ def run_pipeline(
 
     decontam = load_decontamination(evaluation, recipe.decontaminate.ngram, root,
                                     recipe.max_row_bytes)  # read here: a bad row fails now
-    parent = latest(root, name)
+    previous = origin.version if origin else latest(root, name)
     tmp = new_tmp_dir(root, name, version)
     try:
         run = RunCounts()
@@ -446,15 +417,18 @@ def run_pipeline(
             load_sets = partial(shingle_sets, staging, kind, recipe.dedup.ngram,
                                 workers=plan_workers)
             release_freed_memory()  # before the plan forks its workers, which inherit it all
-            plan = make_plan(keys, recipe, load_sets,
-                             row_strata(keys, recipe.split.stratify_by, get_kind(kind),
-                                        recipe.fields, staging), plan_workers,
-                             lambda rows: staged_values(staging, rows, "source").to_pylist())
+            strata = row_strata(keys, recipe.split.stratify_by, get_kind(kind), recipe.fields,
+                                staging)
+            plan = _plan(keys, recipe, load_sets, strata, plan_workers, staging, origin)
             release_freed_memory()
+            keep_lineage(tmp, staging, keys, plan, strata)
             augmented, stats = _augment(staging, kind, keys, plan, recipe, tmp, run, load_sets,
                                         augment_progress)
             lengths = _second_pass(staging, kind, keys, plan, recipe, tmp, files, version,
                                    augmented, decontam)
+            if origin:
+                link_parent_splits(tmp, origin.ref.path)
+                inherit(run, origin)
         finally:
             files.close()
         report = build_report(name, version, kind, run, plan, lengths,
@@ -462,7 +436,7 @@ def run_pipeline(
                               exclude_report(excluded, run.exclude_matched, run.excluded),
                               decontam.report() if decontam else None)
         manifest = {
-            "name": name, "version": version, "parent": parent,
+            "name": name, "version": version, "parent": previous,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"), "kind": kind,
             "inputs": [{**info, "rows": rows_before.get(info["path"], 0)} for info in inputs_info],
             "recipe": resolved, "package_version": __version__,
@@ -477,6 +451,17 @@ def run_pipeline(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return RunResult(name, version, final, created, report)
+
+
+def _plan(keys: Keys, recipe: Recipe, load_sets, strata, workers: int, staging: Path,
+          origin: Parent | None) -> Plan:
+    """A fresh version's plan, or a child's (the new rows around the parent's)."""
+    def sources_of(rows: np.ndarray) -> list[str]:
+        return staged_values(staging, rows, "source").to_pylist()
+
+    if origin is None:
+        return make_plan(keys, recipe, load_sets, strata, workers, sources_of)
+    return child_plan(origin.lineage, keys, recipe, load_sets, strata, workers, sources_of)
 
 
 def _exclusions(recipe: Recipe, exclude: list[str | Path] | None, inputs: list[Path]

@@ -31,6 +31,14 @@ class Plan:
     rare_labels: list[str]
     exact_cluster_sizes: dict[int, int]
     leakage: dict[str, Any] = field(default_factory=dict)
+    #: A child's parent (`lineage.Lineage`): duplicate owners below its length are its rows,
+    #: the rest are staging rows after them (`child_plan`); None in a fresh plan.
+    parent: Any = None
+
+    @property
+    def offset(self) -> int:
+        """Rows of the parent before the staging rows in duplicate-owner numbers."""
+        return len(self.parent) if self.parent is not None else 0
 
 
 #: Rounds of "plan, check for leaks, re-cluster with the leaking pairs" before giving up.

@@ -50,6 +50,9 @@ class RunCounts:
     output_langs: dict[str, Counter] = field(default_factory=lambda: {s: Counter() for s in SPLITS})
     exclude_matched: Counter = field(default_factory=Counter)  # exclude entry index -> rows
     excluded: Counter = field(default_factory=Counter)         # excluded:<tag> -> rows
+    #: A child version's rows per split taken from its parent (None: not a child); they are
+    #: in `output` too, and the accounting identity is that of the new rows.
+    inherited: Counter | None = None
 
     def add_example(self, bucket: dict[str, list], reason: str, example: dict[str, Any]) -> None:
         """Keep `example` under `reason` while fewer than EXAMPLES_PER_REASON are kept."""
@@ -64,11 +67,15 @@ class RunCounts:
             "duplicates": {"exact": self.duplicates["exact"], "near": self.duplicates["near"]},
             "augmented": dict(sorted(self.augmented.items())),
             "output": {s: self.output[s] for s in SPLITS},
+            **({} if self.inherited is None else {
+                "inherited": {s: self.inherited[s] for s in SPLITS},
+                "new": {s: self.output[s] - self.inherited[s] for s in SPLITS}}),
         }
 
 
 def accounting_holds(counts: dict[str, Any]) -> bool:
-    """input == rejected + filtered + duplicates + (output - augmented)."""
+    """input == rejected + filtered + duplicates + (output - augmented - inherited); a fresh
+    version inherits nothing."""
     accounted = (
         counts["rejected"]
         + sum(counts["filtered_by_reason"].values())
@@ -76,6 +83,7 @@ def accounting_holds(counts: dict[str, Any]) -> bool:
         + counts["duplicates"]["near"]
         + sum(counts["output"].values())
         - sum(counts["augmented"].values())
+        - sum(counts.get("inherited", {}).values())
     )
     return counts["input"] == accounted
 
@@ -198,6 +206,9 @@ def print_report(report: dict[str, Any], console: Console | None = None) -> None
                       style="dim")
     for split in SPLITS:
         table.add_row(f"output {split}", str(c["output"][split]))
+        if "inherited" in c:
+            table.add_row(f"  inherited / new {split}",
+                          f"{c['inherited'][split]} / {c['new'][split]}", style="dim")
     ok = "[green]holds[/green]" if report["accounting_ok"] else "[red]BROKEN[/red]"
     table.add_row("accounting identity", ok)
     leak = report["leakage"]

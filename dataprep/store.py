@@ -77,15 +77,18 @@ def parse_spec(spec: str) -> tuple[str, str]:
 
 
 def version_id(
-    inputs: list[dict[str, Any]], recipe: dict[str, Any], package_version: str, schema_version: int
+    inputs: list[dict[str, Any]], recipe: dict[str, Any], package_version: str, schema_version: int,
+    parent: str | None = None,
 ) -> str:
-    """12 hex digits of a hash over input names and bytes, the resolved recipe and the code."""
+    """12 hex digits of a hash over input names and bytes, the resolved recipe and the code; a
+    child version's (`--from`) over its parent's id too, since its rows include the parent's."""
     blob = json.dumps(
         {
             "inputs": [(i["path"], i["sha256"]) for i in inputs],
             "recipe": recipe,
             "package": package_version,
             "schema": schema_version,
+            **({"parent": parent} if parent else {}),
         },
         sort_keys=True,
         ensure_ascii=False,
@@ -317,9 +320,11 @@ class Version:
 
     @property
     def counts(self) -> dict[str, Any]:
-        """The headline counts: input, rejected, filtered, duplicates, augmented, per split."""
+        """The headline counts: input, rejected, filtered, duplicates, augmented, per split (and,
+        for a child version, the rows per split inherited from its parent)."""
         c = self.report["counts"]
-        return {"input": c["input"], "rejected": c["rejected"],
+        inherited = {"inherited": c["inherited"]} if "inherited" in c else {}
+        return {**inherited, "input": c["input"], "rejected": c["rejected"],
                 "filtered": sum(c["filtered_by_reason"].values()),
                 "duplicates_exact": c["duplicates"]["exact"],
                 "duplicates_near": c["duplicates"]["near"],
