@@ -106,6 +106,26 @@ def test_no_row_ever_changes_split(chain):
     assert set(second.values()) == {"train", "validation", "test"}
 
 
+def test_diff_of_parent_and_child_shows_no_moved_row_and_the_new_rows_added(chain):
+    """`dataprep diff` over the chain: zero moved, nothing removed, and the rows added per
+    split are exactly the child's new ids there (computed from the files)."""
+    from dataprep.diff import diff_versions
+    from dataprep.store import find_version
+
+    v1, v2, _ = chain["v"]
+    found = diff_versions(find_version(f"support@{v1.version}", chain["store"]),
+                          find_version(f"support@{v2.version}", chain["store"]))
+    assert found["moved"]["total"] == 0
+    first, second = by_id(v1.path), by_id(v2.path)
+    for split in ("train", "validation", "test"):
+        new = {i for i, s in second.items() if s == split and i not in first}
+        assert found["rows"][split]["added"] == len(new), (split, found["rows"][split])
+        assert found["rows"][split]["removed"] == 0
+    done = run_cli("diff", f"support@{v1.version}", f"support@{v2.version}", "--store",
+                   str(chain["store"]), "--json")
+    assert done.returncode == 0 and json.loads(done.stdout)["moved"]["total"] == 0
+
+
 def test_the_manifest_names_the_parent_and_the_report_counts_both_parts(chain):
     v1, v2, v3 = chain["v"]
     for parent, child in ((v1, v2), (v2, v3)):
