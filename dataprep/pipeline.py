@@ -60,8 +60,16 @@ from .report import RunCounts, build_report, render_html
 from .schemas import validator
 from .settings import Recipe
 from .sources import Progress, raw_blocks, source_label
-from .split_files import SplitWriters
-from .stage import Batch, Stage, removed_records, run_stages
+from .split_files import SplitWriters, load_tokenizer
+from .stage import (
+    EXAMPLE_KEY,
+    EXAMPLE_ROWS,
+    Batch,
+    Stage,
+    example_text,
+    removed_records,
+    run_stages,
+)
 from .staging import staged_rows, staged_schema, staged_values, with_provenance
 from .store import (
     REJECTED_FILE,
@@ -145,7 +153,8 @@ def process_batch(kind: str, source: str, block: Block, recipe: Recipe,
     table, rejects, rows_read = read_and_validate(kind, source, block, recipe)
     out = BatchOutcome(kind, rows_read, rejects, source=source)
     if table.num_rows:
-        done = run_stages(first_pass_stages(recipe, excluded), Batch(table, get_kind(kind)))
+        done = run_stages(first_pass_stages(recipe, excluded), Batch(table, get_kind(kind)),
+                          examples=True)
         out.table, out.removed, out.counters, out.keys = (done.batch.table, done.removed,
                                                           done.counters, done.keys)
     return out
@@ -183,9 +192,11 @@ class RunFiles:
         """Append removal records and count them (default: as filtered, by reason)."""
         counter = self.run.filtered if counter is None else counter
         for record in records:
+            example = record.pop(EXAMPLE_KEY, None)  # the row's text, for the report only
             counter[record["reason"]] += 1
             _jsonl(self.removed, record)
-            self.run.add_example(self.run.examples_removed, record["reason"], record)
+            self.run.add_example(self.run.examples_removed, record["reason"],
+                                 {**record, **example} if example else record)
 
     def close(self) -> None:
         self.rejected.close()
@@ -309,8 +320,9 @@ def _second_pass(staging: Path, kind: str, keys: Keys, plan: Plan, recipe: Recip
         return format_table(table, record_kind, recipe.format, labels)
 
     empty = formatted(with_provenance(staged_schema(record_kind).empty_table()))
-    out = SplitWriters(tmp, empty.schema, record_kind, files.run)
+    out = SplitWriters(tmp, empty.schema, record_kind, files.run, recipe.report)
     named, lo = _Named.owners(staging, plan), 0
+    shown = _shown_duplicates(staging, record_kind, plan)
     with pa.OSFile(str(staging)) as source:
         for batch in pa.ipc.open_stream(source):
             table = pa.Table.from_batches([batch])
@@ -318,6 +330,7 @@ def _second_pass(staging: Path, kind: str, keys: Keys, plan: Plan, recipe: Recip
             reasons, extra = _duplicate_reasons(plan, named, lo, hi)
             found: Counter = Counter()
             keep, records = removed_records(table, reasons, "dedup", extra)
+            _attach_examples(records, keep, lo, shown)
             files.remove(records, counter=found)
             for reason, count in found.items():
                 files.run.duplicates[reason.removeprefix("duplicate:")] += count
@@ -341,6 +354,34 @@ def _second_pass(staging: Path, kind: str, keys: Keys, plan: Plan, recipe: Recip
         if path is not None:
             path.unlink(missing_ok=True)
     return lengths
+
+
+def _shown_duplicates(staging: Path, kind, plan: Plan) -> dict[int, dict[str, str]]:
+    """The texts of the duplicates the report shows (the first EXAMPLE_ROWS of each reason, in
+    staging order, as the second pass meets them) and of the rows they duplicate, by staging
+    row: read back for those few rows only."""
+    exact = plan.exact_dup_of
+    near = plan.near.dup_of if plan.near else np.full(len(exact), -1)
+    rows = np.concatenate([np.flatnonzero(exact >= 0)[:EXAMPLE_ROWS],
+                           np.flatnonzero((exact < 0) & (near >= 0))[:EXAMPLE_ROWS]])
+    if not rows.size:
+        return {}
+    kept = np.where(exact[rows] >= 0, exact[rows], near[rows])
+    texts = {}
+    for numbers, table in staged_rows(staging, np.concatenate([rows, kept])):
+        texts.update(zip(numbers.tolist(), map(example_text, kind.row_text(table).to_pylist()),
+                         strict=True))
+    return {row: {"text": texts[row], "duplicate_of_text": texts[of]}
+            for row, of in zip(rows.tolist(), kept.tolist(), strict=True)}
+
+
+def _attach_examples(records: list[dict], keep: pa.Array, lo: int, shown: dict) -> None:
+    """Give the removal records of the shown duplicates (`_shown_duplicates`) their texts."""
+    if shown:
+        rows = lo + np.flatnonzero(~keep.to_numpy(zero_copy_only=False))
+        for record, row in zip(records, rows.tolist(), strict=True):
+            if row in shown:
+                record[EXAMPLE_KEY] = shown[row]
 
 
 #: Train rows whose ids `_train_units` reads back at a time.
@@ -388,6 +429,8 @@ def run_pipeline(
     check_name(name)
     paths = check_inputs(inputs)
     recipe = load_recipe(recipe_path)
+    if recipe.report.tokenizer:  # loaded (once a process) before any work: a bad name fails now
+        load_tokenizer(recipe.report.tokenizer)
     root = store_root(store)
     inputs_info = [{"path": source_label(p), "sha256": file_sha256(p), "format": detect_format(p)}
                    for p in paths]
@@ -431,7 +474,8 @@ def run_pipeline(
             files.close()
         report = build_report(name, version, kind, run, plan, lengths,
                               [s.as_dict() for s in stats],
-                              exclude_report(excluded, run.exclude_matched, run.excluded))
+                              exclude_report(excluded, run.exclude_matched, run.excluded),
+                              recipe=recipe)
         manifest = {
             "name": name, "version": version, "parent": parent,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"), "kind": kind,
