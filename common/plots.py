@@ -8,6 +8,7 @@ a handful of bar and line charts. Each chart is a <figure data-plot=NAME> so tes
 
 from __future__ import annotations
 
+import bisect
 import html
 import math
 
@@ -58,9 +59,10 @@ def bars(name: str, title: str, series: dict[str, dict[str, int]]) -> str:
 
 
 def histogram(name: str, title: str, edges: list[float], counts: dict[str, list[int]],
-              series: str = "split") -> str:
+              series: str = "split", marks: dict[str, float] | None = None) -> str:
     """Vertical histogram with one outlined series per split (or augmenter) over shared bin
-    edges, each series as shares of its own rows."""
+    edges, each series as shares of its own rows; `marks` (label: value) are drawn as dashed
+    vertical lines, e.g. a filter's thresholds."""
     if not edges or not any(sum(c) for c in counts.values()):
         return _figure(name, title, "<p class=empty>No data.</p>")
     width, height, pad = 640, 200, 40
@@ -83,6 +85,8 @@ def histogram(name: str, title: str, edges: list[float], counts: dict[str, list[
     for i in range(0, bins + 1, max(bins // 5, 1)):
         parts.append(f"<text x={pad + i * bw:.1f} y={height + 20} text-anchor=middle>"
                      f"{fmt.format(edges[i])}</text>")
+    if marks:
+        parts.append(_marks(marks, edges, pad, bw, height))
     parts.append(_legend(list(counts), height + 38, x=pad))
     parts.append("</svg>")
     return _figure(name, title + f" (share of each {series}'s rows)", "".join(parts))
@@ -148,4 +152,32 @@ def _legend(labels: list[str], y: float, x: float = _LABEL_W) -> str:
         out.append(f"<rect x={x} y={y - 9} width=10 height=10 fill='{_color(label, i)}'/>"
                    f"<text x={x + 14} y={y}>{html.escape(label)}</text>")
         x += 30 + 7 * len(label)
+    return "".join(out)
+
+
+def _mark_x(edges: list[float], value: float) -> tuple[float, bool]:
+    """Where `value` falls on a histogram's axis, in bins (linear inside its bin, so uneven
+    edges, such as logarithmic ones, place it right), and whether it lies beyond the axis (then
+    it is drawn at the nearer end)."""
+    if value <= edges[0] or value >= edges[-1]:
+        return (0.0 if value <= edges[0] else len(edges) - 1.0), not edges[0] <= value <= edges[-1]
+    i = min(bisect.bisect_right(edges, value) - 1, len(edges) - 2)
+    lo, hi = edges[i], edges[i + 1]
+    return i + ((value - lo) / (hi - lo) if hi > lo else 0.0), False
+
+
+def _marks(marks: dict[str, float], edges: list[float], pad: float, bw: float, height: float
+           ) -> str:
+    out = []
+    for k, (label, value) in enumerate(marks.items()):
+        at, beyond = _mark_x(edges, value)
+        x = pad + at * bw
+        text = f"{label} {value:g}" + (" (beyond the axis)" if beyond else "")
+        anchor = "end" if at > (len(edges) - 1) / 2 else "start"
+        dx = -3 if anchor == "end" else 3
+        out.append(f"<line class=mark x1={x:.1f} y1=5 x2={x:.1f} y2={height + 5} "
+                   f"stroke='#c62828' stroke-width=1.5 stroke-dasharray='4 3'>"
+                   f"<title>{html.escape(text)}</title></line>"
+                   f"<text x={x + dx:.1f} y={16 + 13 * k} text-anchor={anchor} fill='#c62828'>"
+                   f"{html.escape(text)}</text>")
     return "".join(out)

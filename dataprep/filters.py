@@ -8,6 +8,8 @@ support message ("thanks, thanks!") repetition says nothing about quality.
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -92,9 +94,54 @@ def filter_reasons(texts: pa.Array, opts: settings.Filters
     return pa.array(reasons, pa.string()), m
 
 
+#: What each quantity of `measure` is, as the report names it.
+MEASURES = {"chars": "characters", "words": "words",
+            "alpha": "share of words with a letter",
+            "dup_lines": "share of duplicate lines",
+            "top_bigram": "share of words in the most repeated bigram"}
+#: Quantities whose checks look only at rows of `repetition_min_words` words or more.
+REPETITION_MEASURES = ("dup_lines", "top_bigram")
+
+
+def thresholds(opts: settings.Filters) -> dict[str, dict[str, float | None]]:
+    """The recipe's bounds on each quantity: a row below `min` or above `max` is removed."""
+    return {"chars": {"min": opts.min_chars, "max": opts.max_chars},
+            "words": {"min": opts.min_words, "max": opts.max_words},
+            "alpha": {"min": opts.min_alpha_word_fraction, "max": None},
+            "dup_lines": {"min": None, "max": opts.max_duplicate_line_fraction},
+            "top_bigram": {"min": None, "max": opts.max_top_bigram_fraction}}
+
+
+def _log_edges(decades: int) -> np.ndarray:
+    """0, then ten bins a decade from 1 to 10**decades (whole numbers, repeats dropped): lengths
+    span orders of magnitude, and a linear axis up to max_chars would put every row in one bin."""
+    return np.concatenate([[0.0], np.unique(np.round(np.logspace(0, decades, 10 * decades + 1)))])
+
+
+#: Fixed bin edges of each quantity's histogram, the same for every batch, so the histograms the
+#: worker processes return add up (no per-row value leaves a batch); the last bin also holds
+#: every larger value.
+MEASURE_EDGES = {"chars": _log_edges(6), "words": _log_edges(5),
+                 **{name: np.linspace(0, 1, 21) for name in ("alpha", *REPETITION_MEASURES)}}
+
+
+def measure_histograms(m: dict[str, np.ndarray], opts: settings.Filters) -> Counter:
+    """`quantity:bin` -> rows, over the rows each check looks at: every row the filter sees, and
+    for the repetition checks the rows of `repetition_min_words` words or more."""
+    out: Counter = Counter()
+    long_enough = m["words"] >= opts.repetition_min_words
+    for name, edges in MEASURE_EDGES.items():
+        values = m[name][long_enough] if name in REPETITION_MEASURES else m[name]
+        bins = np.clip(np.searchsorted(edges, values, side="right") - 1, 0, len(edges) - 2)
+        found, counts = np.unique(bins, return_counts=True)
+        out.update({f"{name}:{b}": c for b, c in zip(found.tolist(), counts.tolist(), strict=True)})
+    return out
+
+
 class QualityFilter(Stage):
     """Drop rows outside the recipe's length and repetition bounds, naming the first bound each
-    fails (`too_short:chars`, `repetition:ngrams`, ...)."""
+    fails (`too_short:chars`, `repetition:ngrams`, ...). Its counters are the histograms of the
+    quantities it measured (`measure_histograms`), which the report draws with the bounds."""
 
     name = "filter"
 
@@ -102,4 +149,6 @@ class QualityFilter(Stage):
         self.opts = opts
 
     def __call__(self, batch: Batch) -> Verdict:
-        return Verdict(reasons=filter_reasons(batch.texts, self.opts)[0])
+        reasons, measures = filter_reasons(batch.texts, self.opts)
+        return Verdict(reasons=reasons,
+                       counters={"filter_measures": measure_histograms(measures, self.opts)})

@@ -75,21 +75,25 @@ class Lineage:
     def strings(self, name: str) -> pa.Array:
         return self.keys.column(name).combine_chunks()
 
-    def shingle_sets(self, rows: np.ndarray, ngram: int) -> ShingleSetTable:
-        """Shingle sets of the given rows, read from the row parts through a memory map, so
-        only the pages of these rows are read (candidate pairs are a small share of rows)."""
-        rows, row_text, parts, lo = np.unique(rows), get_kind(self.kind).row_text, [], 0
+    def tables(self, rows: np.ndarray):
+        """(row numbers, table) of the given rows, read from the row parts through a memory
+        map, so only the pages of these rows are read."""
+        rows, lo = np.unique(rows), 0
         for path in self.row_parts:
             with pa.memory_map(str(path)) as source:
                 for batch in pa.ipc.open_stream(source):
                     hi = lo + batch.num_rows
                     here = rows[np.searchsorted(rows, lo):np.searchsorted(rows, hi)]
                     if here.size:
-                        table = pa.Table.from_batches([batch]).take(pa.array(here - lo))
-                        parts.append(shingle_sets_of(normalise_for_dedup(row_text(table)),
-                                                     ngram, here))
+                        yield here, pa.Table.from_batches([batch]).take(pa.array(here - lo))
                     lo = hi
-        return ShingleSetTable.concat(parts)
+
+    def shingle_sets(self, rows: np.ndarray, ngram: int) -> ShingleSetTable:
+        """Shingle sets of the given rows (candidate pairs are a small share of rows)."""
+        row_text = get_kind(self.kind).row_text
+        return ShingleSetTable.concat([
+            shingle_sets_of(normalise_for_dedup(row_text(table)), ngram, here)
+            for here, table in self.tables(rows)])
 
 
 def read_lineage(ref: VersionRef, kind: str) -> Lineage:

@@ -65,8 +65,16 @@ from .report import RunCounts, build_report, render_html
 from .schemas import validator
 from .settings import Recipe
 from .sources import Progress, raw_blocks, source_label
-from .split_files import SplitWriters
-from .stage import Batch, Stage, removed_records, run_stages
+from .split_files import SplitWriters, load_tokenizer
+from .stage import (
+    EXAMPLE_KEY,
+    EXAMPLE_ROWS,
+    Batch,
+    Stage,
+    example_text,
+    removed_records,
+    run_stages,
+)
 from .staging import staged_rows, staged_schema, staged_values, with_provenance
 from .store import (
     REJECTED_FILE,
@@ -150,7 +158,8 @@ def process_batch(kind: str, source: str, block: Block, recipe: Recipe,
     table, rejects, rows_read = read_and_validate(kind, source, block, recipe)
     out = BatchOutcome(kind, rows_read, rejects, source=source)
     if table.num_rows:
-        done = run_stages(first_pass_stages(recipe, excluded), Batch(table, get_kind(kind)))
+        done = run_stages(first_pass_stages(recipe, excluded), Batch(table, get_kind(kind)),
+                          examples=True)
         out.table, out.removed, out.counters, out.keys = (done.batch.table, done.removed,
                                                           done.counters, done.keys)
     return out
@@ -188,9 +197,11 @@ class RunFiles:
         """Append removal records and count them (default: as filtered, by reason)."""
         counter = self.run.filtered if counter is None else counter
         for record in records:
+            example = record.pop(EXAMPLE_KEY, None)  # the row's text, for the report only
             counter[record["reason"]] += 1
             _jsonl(self.removed, record)
-            self.run.add_example(self.run.examples_removed, record["reason"], record)
+            self.run.add_example(self.run.examples_removed, record["reason"],
+                                 {**record, **example} if example else record)
 
     def close(self) -> None:
         self.rejected.close()
@@ -277,7 +288,7 @@ def _second_pass(staging: Path, kind: str, keys: Keys, plan: Plan, recipe: Recip
         return format_table(table, record_kind, recipe.format, labels)
 
     empty = formatted(with_provenance(staged_schema(record_kind).empty_table()))
-    out = SplitWriters(tmp, empty.schema, record_kind, files.run)
+    out = SplitWriters(tmp, empty.schema, record_kind, files.run, recipe.report)
 
     def write(staged: pa.Table, split: np.ndarray, unit: np.ndarray) -> None:
         texts = record_kind.row_text(staged)
@@ -287,6 +298,7 @@ def _second_pass(staging: Path, kind: str, keys: Keys, plan: Plan, recipe: Recip
         out.write(formatted(staged), texts, split, unit)
 
     named, lo = Named.owners(staging, plan), 0
+    shown = _shown_duplicates(staging, record_kind, plan)
     with pa.OSFile(str(staging)) as source:
         for batch in pa.ipc.open_stream(source):
             table = pa.Table.from_batches([batch])
@@ -294,6 +306,7 @@ def _second_pass(staging: Path, kind: str, keys: Keys, plan: Plan, recipe: Recip
             reasons, extra = duplicate_reasons(plan, named, lo, hi)
             found: Counter = Counter()
             keep, records = removed_records(table, reasons, "dedup", extra)
+            _attach_examples(records, keep, lo, shown)
             files.remove(records, counter=found)
             for reason, count in found.items():
                 files.run.duplicates[reason.removeprefix("duplicate:")] += count
@@ -330,6 +343,38 @@ def _decontaminated(decontam: Decontamination, files: RunFiles, staged: pa.Table
     files.remove(records)
     keep = pa.array(checked.keep)
     return staged.filter(keep), texts.filter(keep), split[checked.keep], unit[checked.keep]
+
+
+def _shown_duplicates(staging: Path, kind, plan: Plan) -> dict[int, dict[str, str]]:
+    """The texts of the duplicates the report shows (the first EXAMPLE_ROWS of each reason, in
+    staging order, as the second pass meets them) and of the rows they duplicate, by staging
+    row: read back for those few rows only."""
+    exact = plan.exact_dup_of
+    near = plan.near.dup_of if plan.near else np.full(len(exact), -1)
+    rows = np.concatenate([np.flatnonzero(exact >= 0)[:EXAMPLE_ROWS],
+                           np.flatnonzero((exact < 0) & (near >= 0))[:EXAMPLE_ROWS]])
+    if not rows.size:
+        return {}
+    kept = np.where(exact[rows] >= 0, exact[rows], near[rows])  # owner numbers (a child's
+    texts = {}                                 # parent rows first, then staging rows)
+    staged = np.concatenate([rows + plan.offset, kept[kept >= plan.offset]])
+    parts = [(n + plan.offset, t) for n, t in staged_rows(staging, staged - plan.offset)]
+    if plan.parent is not None:
+        parts += list(plan.parent.tables(kept[kept < plan.offset]))
+    for numbers, table in parts:
+        texts.update(zip(numbers.tolist(), map(example_text, kind.row_text(table).to_pylist()),
+                         strict=True))
+    return {row: {"text": texts[row + plan.offset], "duplicate_of_text": texts[of]}
+            for row, of in zip(rows.tolist(), kept.tolist(), strict=True)}
+
+
+def _attach_examples(records: list[dict], keep: pa.Array, lo: int, shown: dict) -> None:
+    """Give the removal records of the shown duplicates (`_shown_duplicates`) their texts."""
+    if shown:
+        rows = lo + np.flatnonzero(~keep.to_numpy(zero_copy_only=False))
+        for record, row in zip(records, rows.tolist(), strict=True):
+            if row in shown:
+                record[EXAMPLE_KEY] = shown[row]
 
 
 #: Train rows whose ids `_train_units` reads back at a time.
@@ -382,6 +427,8 @@ def run_pipeline(
     root = store_root(store)
     origin = open_parent(root, parent, recipe_path, paths) if parent else None
     recipe = origin.recipe if origin else load_recipe(recipe_path)
+    if recipe.report.tokenizer:  # loaded (once a process) before any work: a bad name fails now
+        load_tokenizer(recipe.report.tokenizer)
     inputs_info = [{"path": source_label(p), "sha256": file_sha256(p), "format": detect_format(p)}
                    for p in paths]
     resolved = recipe.resolved()
@@ -434,7 +481,8 @@ def run_pipeline(
         report = build_report(name, version, kind, run, plan, lengths,
                               [s.as_dict() for s in stats],
                               exclude_report(excluded, run.exclude_matched, run.excluded),
-                              decontam.report() if decontam else None)
+                              decontam.report() if decontam else None,
+                              recipe=recipe)
         manifest = {
             "name": name, "version": version, "parent": previous,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"), "kind": kind,

@@ -2,7 +2,10 @@
 
 `report.json` is validated against `schemas/report.schema.json` before it is written; the terminal
 view is a compact `rich` table; `report.html` is one self-contained page (inline CSS, no scripts
-or network) that opens offline.
+or network) that opens offline. What it says of the rows' distributions (lengths per field,
+tokens, the filter's quantities, drift between splits) is computed in `distributions.py`; the
+removed-row examples carry the row's text (and a duplicate the text of the row it copies),
+attached by the stages and the second pass to the few records shown.
 """
 
 from __future__ import annotations
@@ -22,13 +25,29 @@ from rich.table import Table
 from common.terminal import plain
 
 from . import plots
+from .distributions import (
+    drift_report,
+    field_report,
+    filter_report,
+    joined,
+    shared_histograms,
+    stats,
+    token_report,
+)
 from .errors import DataprepError
 from .samples import add_capped
 from .schemas import validator
+from .settings import Filters, Recipe
+from .stage import EXAMPLE_ROWS
 from .store import SPLITS
 
-#: Examples kept per reject or removal reason (every row is in rejected.jsonl / removed.jsonl).
-EXAMPLES_PER_REASON = 3
+#: Examples kept per reject or removal reason (every row is in rejected.jsonl / removed.jsonl);
+#: the stages attach texts to as many removals a reason.
+EXAMPLES_PER_REASON = EXAMPLE_ROWS
+
+
+def _per_split(make) -> dict:
+    return {s: make() for s in SPLITS}
 
 
 @dataclass
@@ -53,6 +72,14 @@ class RunCounts:
     #: A child version's rows per split taken from its parent (None: not a child); they are
     #: in `output` too, and the accounting identity is that of the new rows.
     inherited: Counter | None = None
+    filter_measures: Counter = field(default_factory=Counter)  # quantity:bin -> rows
+    # per split: measure -> int32 arrays of the rows written (field lengths, tokens), and which
+    # rows are input rows (not augmented); the roles of their messages; augmented rows' labels
+    field_lengths: dict[str, dict[str, list]] = field(default_factory=lambda: _per_split(dict))
+    token_lengths: dict[str, dict[str, list]] = field(default_factory=lambda: _per_split(dict))
+    original_rows: dict[str, list] = field(default_factory=lambda: _per_split(list))
+    roles: dict[str, Counter] = field(default_factory=lambda: _per_split(Counter))
+    augmented_labels: dict[str, Counter] = field(default_factory=lambda: _per_split(Counter))
 
     def add_example(self, bucket: dict[str, list], reason: str, example: dict[str, Any]) -> None:
         """Keep `example` under `reason` while fewer than EXAMPLES_PER_REASON are kept."""
@@ -88,38 +115,22 @@ def accounting_holds(counts: dict[str, Any]) -> bool:
     return counts["input"] == accounted
 
 
-def _stats(values: np.ndarray) -> dict[str, float | None]:
-    if values.size == 0:
-        return dict.fromkeys(("min", "q1", "median", "q3", "max", "mean"))
-    q = np.percentile(values, [0, 25, 50, 75, 100])
-    return {"min": float(q[0]), "q1": float(q[1]), "median": float(q[2]), "q3": float(q[3]),
-            "max": float(q[4]), "mean": round(float(values.mean()), 2)}
-
-
 def length_report(lengths: dict[str, dict[str, np.ndarray]], bins: int = 24) -> dict[str, Any]:
     """Quartiles per split and histograms over bin edges shared by the splits."""
-    out: dict[str, Any] = {"stats": {s: {k: _stats(v) for k, v in lengths[s].items()}
-                                     for s in SPLITS}, "histograms": {}}
-    for measure in ("chars", "words"):
-        every = np.concatenate([lengths[s][measure] for s in SPLITS])
-        if every.size == 0:
-            continue
-        hi = float(np.percentile(every, 99)) or 1.0
-        edges = np.linspace(0, hi, bins + 1)
-        out["histograms"][measure] = {
-            "edges": [round(float(e), 1) for e in edges],
-            "counts": {s: np.histogram(np.clip(lengths[s][measure], 0, hi), edges)[0].tolist()
-                       for s in SPLITS}}
-    return out
+    return {"stats": {s: {k: stats(v) for k, v in lengths[s].items()} for s in SPLITS},
+            "histograms": shared_histograms(lengths, ("chars", "words"), bins)}
 
 
 def build_report(name: str, version: str, kind: str, run: RunCounts, plan=None,
                  lengths: dict[str, dict[str, np.ndarray]] | None = None,
                  augmentation: list[dict[str, Any]] | None = None,
                  exclude: dict[str, Any] | None = None,
-                 decontamination: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Assemble and validate the report; a run whose rows do not add up fails here."""
+                 decontamination: dict[str, Any] | None = None, recipe: Recipe | None = None
+                 ) -> dict[str, Any]:
+    """Assemble and validate the report; a run whose rows do not add up fails here. `recipe`
+    gives the filter thresholds and token settings the report shows (default: the defaults)."""
     counts = run.counts()
+    lengths = lengths or {s: {"chars": np.zeros(0), "words": np.zeros(0)} for s in SPLITS}
     report = {
         "name": name,
         "version": version,
@@ -137,8 +148,7 @@ def build_report(name: str, version: str, kind: str, run: RunCounts, plan=None,
         "examples": {"rejected": run.examples_rejected, "removed": run.examples_removed},
         "languages": {"detected": dict(run.languages.most_common()),
                       "output": {s: dict(run.output_langs[s].most_common()) for s in SPLITS}},
-        "lengths": length_report(lengths or {s: {"chars": np.zeros(0), "words": np.zeros(0)}
-                                             for s in SPLITS}),
+        "lengths": length_report(lengths),
         "dedup": _dedup_report(plan),
         "leakage": plan.leakage if plan else {"threshold": 0, "pairs_checked": 0,
                                               "cross_split_pairs": 0, "ok": True,
@@ -148,6 +158,7 @@ def build_report(name: str, version: str, kind: str, run: RunCounts, plan=None,
         "exclude": exclude or {"files": [], "removed": 0, "unmatched": 0},
         "decontamination": decontamination or no_decontamination(),
     }
+    report.update(_distributions(run, plan, lengths, recipe))
     errors = list(validator("report").iter_errors(report))
     if errors:
         raise RuntimeError(f"report does not match its schema: {errors[0].message}")
@@ -163,6 +174,31 @@ def no_decontamination() -> dict[str, Any]:
     """The `decontamination` section of a run whose recipe names no evaluation source."""
     return {"ngram": None, "sources": [], "removed": 0, "overlaps": {"validation": 0, "test": 0},
             "examples": []}
+
+
+def _distributions(run: RunCounts, plan, lengths: dict[str, dict[str, np.ndarray]],
+                   recipe: Recipe | None) -> dict[str, Any]:
+    """The sections a person reads the rows by: each field's lengths, token lengths, the
+    filter's quantities with its bounds, and drift between the splits (input rows only)."""
+    fields = joined(run.field_lengths)
+
+    def inputs(split: str, values: np.ndarray) -> np.ndarray:
+        mask = run.original_rows[split]
+        mask = np.concatenate(mask) if mask else np.zeros(0, bool)
+        return values[mask] if mask.size == values.size else values
+
+    tested = {s: {"chars": inputs(s, lengths[s]["chars"]),
+                  **{m: inputs(s, v) for m, v in fields[s].items() if m != "text"}}
+              for s in SPLITS}  # a labelled row's text is its whole text: tested once
+    labels = {s: run.labels[s] - run.augmented_labels[s] for s in SPLITS}
+    return {
+        "field_lengths": field_report(fields, run.roles),
+        "token_lengths": token_report(joined(run.token_lengths),
+                                      recipe.report if recipe else None),
+        "filter_measures": filter_report(run.filter_measures,
+                                         recipe.filters if recipe else Filters()),
+        "drift": drift_report(labels, plan.rare_labels if plan else [], tested),
+    }
 
 
 def _dedup_report(plan) -> dict[str, Any]:
@@ -225,7 +261,26 @@ def print_report(report: dict[str, Any], console: Console | None = None) -> None
     pii = report["cleaning"]["pii"]
     if pii:
         table.add_row("PII redacted", plain(", ".join(f"{k} {v}" for k, v in pii.items())))
+    _print_person_rows(table, report)
     console.print(table)
+    for warning in report.get("drift", {}).get("warnings", []):
+        console.print(plain(f"warning: {warning}"), style="red")
+
+
+def _print_person_rows(table: Table, report: dict[str, Any]) -> None:
+    """Rows over the token limit and the drift tests' verdict, in the terminal table."""
+    tokens = report.get("token_lengths")  # absent from reports made before they existed
+    if tokens:
+        over = tokens["over_max_length"]
+        table.add_row(plain(f"over {tokens['max_length']} tokens ({tokens['tokenizer']})"),
+                      " / ".join(str(over[s]["rows"]) for s in SPLITS))
+    drift = report.get("drift")
+    if drift is None:
+        return
+    drifted = sum(t["drifted"] for t in drift["tests"])
+    table.add_row(f"split drift (p < {drift['alpha']})",
+                  f"[red]{drifted}[/red] of {len(drift['tests'])} tests" if drifted
+                  else f"[green]none[/green] in {len(drift['tests'])} tests")
 
 
 def _decontamination_rows(table: Table, section: dict[str, Any] | None) -> None:
@@ -271,6 +326,7 @@ def _charts(report: dict[str, Any]) -> dict[str, Any]:
                                {"rows": cleaning["rows_changed"]}),
         "pii": plots.bars("pii", "PII placeholders inserted, by kind", {"found": cleaning["pii"]}),
     }
+    charts.update(_distribution_charts(report))
     entries = report["augmentation"]
     if entries:
         charts["augment_rejected"] = plots.bars(
@@ -283,6 +339,31 @@ def _charts(report: dict[str, Any]) -> dict[str, Any]:
             series="augmenter")
     return {k: [Markup(f) for f in v] if isinstance(v, list) else Markup(v)
             for k, v in charts.items()}
+
+
+def _distribution_charts(report: dict[str, Any]) -> dict[str, Any]:
+    """The figures of each field's lengths, roles, token lengths (max_length drawn on) and the
+    filter's quantities (its bounds drawn on)."""
+    fields, tokens = report["field_lengths"], report["token_lengths"]
+    charts: dict[str, Any] = {
+        "fields": [plots.histogram(f"field-{m}", f"Length of the {fields['measures'][m]} per "
+                                   "split", h["edges"], h["counts"])
+                   for m, h in fields["histograms"].items()],
+        "roles": plots.bars("roles", "Messages per role", fields["roles"])
+        if any(fields["roles"].values()) else "",
+        "filters": [plots.histogram(
+            f"filter-{m}", f"{m}: {f['what']}, over {f['applies_to']}", f["edges"],
+            {"rows": f["counts"]}, series="check",
+            marks={k: f[k] for k in ("min", "max") if f[k] is not None})
+            for m, f in report["filter_measures"].items()],
+        "tokens": [],
+    }
+    if tokens:
+        charts["tokens"] = [plots.histogram(
+            f"tokens-{m}", f"Tokens of the {m} per split ({tokens['tokenizer']})", h["edges"],
+            h["counts"], marks={"max_length": tokens["max_length"]} if m == tokens["measure"]
+            else None) for m, h in tokens["histograms"].items()]
+    return charts
 
 
 @cache

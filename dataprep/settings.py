@@ -216,6 +216,18 @@ class Decontaminate(Section):
         return sources
 
 
+class Report(Section):
+    """What the version's report measures beyond its counts: token lengths need a tokenizer,
+    so they are measured only when the recipe names one (a run without it loads none)."""
+
+    tokenizer: Annotated[str, Field(min_length=1)] | None = Field(
+        None, description="The tokenizer whose token lengths the report shows per split: a "
+        "built-in model name, a local model folder, or a hub id already in the local cache "
+        "(nothing is downloaded). Absent or null: no token lengths.")
+    max_length: int = Field(2048, ge=1, description="The training max_length: the report "
+                            "counts the rows of each split over it (they would be truncated).")
+
+
 #: The built-in first-pass stages a custom stage may follow (see `pipeline.first_pass_stages`);
 #: `filters` is accepted for `filter`.
 STAGE_ANCHORS = ("clean", "language", "filter")
@@ -281,6 +293,7 @@ class Recipe(Section):
         default_factory=Decontaminate, description="Evaluation sources the train split is "
         "checked against: a list of sources (files or NAME@VERSION:SPLIT), or {sources: [...], "
         "ngram: 13}. Train rows sharing a word n-gram with an evaluation row are removed.")
+    report: Report = Field(default_factory=Report)
     max_row_bytes: int = Field(
         4 << 20, ge=1024, description="The largest input row, in bytes; a longer row is "
         "rejected as too_large (with a bounded prefix kept) without being held whole.")

@@ -1,12 +1,15 @@
 """The split files of a version being written: one Arrow stream a split, straight into the layout
 `DatasetDict.save_to_disk` makes (so an empty split still loads), with the per-split counts and
-lengths the report needs gathered as rows go by. Every row also gets its split unit (`unit`, int64:
-the plan's connected component of near-duplicate cluster and `group_by` group; an augmented row
-has its parent's), so k-fold cross-validation can keep each unit inside one fold."""
+lengths the report needs gathered as rows go by: the whole text's, each field's (`field_lengths`)
+and, where the recipe names a tokenizer, tokens (`token_lengths`). Every row also gets its split
+unit (`unit`, int64: the plan's connected component of near-duplicate cluster and `group_by`
+group; an augmented row has its parent's), so k-fold cross-validation can keep each unit inside
+one fold."""
 
 from __future__ import annotations
 
 import json
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +18,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .errors import DataprepError
 from .kinds import RecordKind
 from .report import RunCounts
+from .settings import Report
 from .store import SPLITS
 
 SPLIT_DATA_FILE = "data-00000-of-00001.arrow"
@@ -30,13 +35,83 @@ def label_counts(table: pa.Table, column: str) -> dict[str, int]:
     return dict(zip(values.tolist(), counts.tolist(), strict=True))
 
 
+def _lengths(values: pa.Array) -> np.ndarray:
+    return pc.fill_null(pc.utf8_length(values), 0).to_numpy(zero_copy_only=False).astype(np.int32)
+
+
+def field_lengths(table: pa.Table, kind: RecordKind) -> dict[str, np.ndarray]:
+    """Per formatted row, the lengths a person reads its kind by: a labelled row's `text` in
+    characters; a conversation's (chat, and an instruction row's two turns) `prompt` (every turn
+    before the last assistant turn) and `response` (that turn) in characters, as training splits
+    them (`format.render`), and its `turns`."""
+    if kind.label_column:
+        return {"text": _lengths(table.column("text").combine_chunks())}
+    messages = table.column("messages").combine_chunks()
+    flat = messages.flatten()
+    chars = _lengths(flat.field("content"))
+    parents = pc.list_parent_indices(messages).to_numpy()
+    offsets = messages.offsets.to_numpy()
+    position = np.arange(len(flat)) - (offsets[:-1] - offsets[0])[parents]
+    assistant = pc.equal(flat.field("role"), "assistant").to_numpy(zero_copy_only=False)
+    n = len(messages)
+    last = np.full(n, -1, np.int64)
+    np.maximum.at(last, parents[assistant], position[assistant])
+    answer, before = position == last[parents], position < last[parents]
+    return {"prompt": np.bincount(parents[before], weights=chars[before], minlength=n)
+            .astype(np.int32),
+            "response": np.bincount(parents[answer], weights=chars[answer], minlength=n)
+            .astype(np.int32),
+            "turns": np.diff(offsets).astype(np.int32)}
+
+
+def role_counts(table: pa.Table) -> dict[str, int]:
+    """Messages per role of the rows' conversations."""
+    roles = table.column("messages").combine_chunks().flatten().field("role")
+    counted = pc.value_counts(roles)
+    return dict(zip(counted.field("values").to_pylist(), counted.field("counts").to_pylist(),
+                    strict=True))
+
+
+@cache
+def load_tokenizer(name: str):
+    """The tokenizer the recipe's `report.tokenizer` names, once a process and offline (a hub id
+    must already be in the local cache): the report must not make a run reach the network."""
+    from transformers import AutoTokenizer
+
+    from common.errors import UserError
+    from common.models import load_pretrained, resolve_model
+
+    try:
+        return load_pretrained(AutoTokenizer, resolve_model(name), local_files_only=True)
+    except UserError as exc:
+        raise DataprepError(f"recipe report.tokenizer: {exc}") from None
+
+
+def token_lengths(tokenizer, table: pa.Table, kind: RecordKind) -> dict[str, np.ndarray]:
+    """Tokens (no special tokens added) of what training reads of each formatted row: a labelled
+    row's `text` (a classifier's input); otherwise its `prompt` and `completion` in the version's
+    template, and their sum `total`."""
+    def count(column: str) -> np.ndarray:
+        texts = table.column(column).to_pylist()
+        ids = tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
+        return np.array([len(x) for x in ids], np.int32)
+
+    if kind.label_column:
+        return {"text": count("text")}
+    prompt, completion = count("prompt"), count("completion")
+    return {"prompt": prompt, "completion": completion, "total": prompt + completion}
+
+
 class SplitWriters:
     """The three split files being written, and the per-split counts the report needs."""
 
-    def __init__(self, tmp: Path, schema: pa.Schema, kind: RecordKind, run: RunCounts):
-        """`schema` is the formatted rows'; the files' schema adds the `unit` column."""
+    def __init__(self, tmp: Path, schema: pa.Schema, kind: RecordKind, run: RunCounts,
+                 report: Report | None = None):
+        """`schema` is the formatted rows'; the files' schema adds the `unit` column. Token
+        lengths are measured when `report` names a tokenizer."""
         schema = schema.append(pa.field(UNIT_COLUMN, pa.int64()))
         self.tmp, self.schema, self.kind, self.run = tmp, schema, kind, run
+        self.tokenizer = load_tokenizer(report.tokenizer) if report and report.tokenizer else None
         self.writers: dict[str, Any] = {}
         for split in SPLITS:
             (tmp / split).mkdir()
@@ -63,6 +138,24 @@ class SplitWriters:
             self.chars[name].append(pc.utf8_length(body).to_numpy(zero_copy_only=False))
             self.words[name].append(pc.list_value_length(
                 pc.utf8_split_whitespace(body)).to_numpy(zero_copy_only=False))
+            self._measure(name, part)
+
+    def _measure(self, split: str, part: pa.Table) -> None:
+        """Each field's lengths, roles and tokens of the split's new rows, into the run's
+        counts (int32 arrays: the report's quartiles and drift tests need the values), and which
+        of them are input rows (drift is tested on those: augmented rows join train by design)."""
+        original = pc.equal(part.column("origin"), "original").to_numpy(zero_copy_only=False)
+        self.run.original_rows[split].append(original)
+        if self.kind.label_column and not original.all():
+            self.run.augmented_labels[split].update(
+                label_counts(part.filter(pa.array(~original)), self.kind.label_column))
+        for measure, values in field_lengths(part, self.kind).items():
+            self.run.field_lengths[split].setdefault(measure, []).append(values)
+        if not self.kind.label_column:
+            self.run.roles[split].update(role_counts(part))
+        if self.tokenizer is not None:
+            for measure, values in token_lengths(self.tokenizer, part, self.kind).items():
+                self.run.token_lengths[split].setdefault(measure, []).append(values)
 
     def close(self, fingerprint: str) -> dict[str, dict[str, np.ndarray]]:
         """Close the files, write the metadata `load_from_disk` reads; returns the lengths."""

@@ -72,8 +72,9 @@ class StagesOutcome:
     keys: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def run_stages(stages: list[Stage], batch: Batch) -> StagesOutcome:
-    """Run the stages in order, each on the rows the earlier ones kept."""
+def run_stages(stages: list[Stage], batch: Batch, examples: bool = False) -> StagesOutcome:
+    """Run the stages in order, each on the rows the earlier ones kept; with `examples`, the
+    first few removals of each reason carry their text (`add_example_texts`)."""
     out = StagesOutcome(batch)
     for stage in stages:
         verdict = stage(out.batch)
@@ -87,6 +88,8 @@ def run_stages(stages: list[Stage], batch: Batch) -> StagesOutcome:
         if verdict.reasons is not None:
             keep, records = removed_records(out.batch.table, verdict.reasons, stage.name,
                                             verdict.extra)
+            if examples:
+                add_example_texts(records, out.batch, keep)
             out.removed += records
             if records:
                 texts = out.batch._texts.filter(keep) if out.batch._texts is not None else None
@@ -110,3 +113,36 @@ def removed_records(table: pa.Table, reasons: pa.Array, stage: str,
             record[key] = values[i]
         records.append(record)
     return pc.invert(dropped), records
+
+
+#: The key of a removal record that carries the row's text for the report's examples; the
+#: pipeline takes it off before the record is written to removed.jsonl.
+EXAMPLE_KEY = "_example"
+#: Characters of a row's text an example keeps (the whole row is in the input file).
+EXAMPLE_CHARS = 300
+#: Rows a reason per batch whose text travels with their record: the report shows this many
+#: examples a reason, so more would be pickled from the workers for nothing.
+EXAMPLE_ROWS = 3
+
+
+def add_example_texts(records: list[dict], batch: Batch, keep: pa.Array) -> None:
+    """Give the first EXAMPLE_ROWS records of each reason their row's text (EXAMPLE_CHARS at
+    most), so the report can show what was removed; only those rows' texts are computed."""
+    if not records:
+        return
+    taken: dict[str, int] = {}
+    picked = []
+    for i, record in enumerate(records):
+        if taken.get(record["reason"], 0) < EXAMPLE_ROWS:
+            taken[record["reason"]] = taken.get(record["reason"], 0) + 1
+            picked.append(i)
+    dropped = np.flatnonzero(~keep.to_numpy(zero_copy_only=False))
+    rows = batch.table.take(pa.array(dropped[picked]))
+    for i, text in zip(picked, batch.kind.row_text(rows).to_pylist(), strict=True):
+        records[i][EXAMPLE_KEY] = {"text": example_text(text)}
+
+
+def example_text(text: str | None) -> str:
+    """A row's text as an example shows it: EXAMPLE_CHARS at most, an ellipsis where cut."""
+    text = text or ""
+    return text if len(text) <= EXAMPLE_CHARS else text[:EXAMPLE_CHARS] + "…"

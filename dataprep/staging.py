@@ -51,6 +51,8 @@ def staged_rows(staging: Path, rows: np.ndarray, group: int | None = None,
     parts, numbers, held, lo = [], [], 0, 0
     with pa.OSFile(str(staging)) as source:
         for batch in pa.ipc.open_stream(source):
+            if not wanted.size or lo > wanted[-1]:  # past the last row asked for: stop reading
+                break
             start, lo = lo, lo + batch.num_rows
             here = wanted[np.searchsorted(wanted, start):np.searchsorted(wanted, lo)]
             if not here.size:

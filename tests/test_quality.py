@@ -316,7 +316,9 @@ def test_report_page_renders_every_plot(corpus_run, tmp_path):
         browser.close()
     by_name = {p["name"]: p for p in plots}
     assert set(by_name) == {"flow", "rejected", "removed", "labels", "languages", "length-chars",
-                            "length-words", "clusters", "cleaning", "pii"}
+                            "length-words", "clusters", "cleaning", "pii", "field-text",
+                            *(f"filter-{m}" for m in ("chars", "words", "alpha", "dup_lines",
+                                                      "top_bigram"))}
     report = corpus_run.report
     # The generated corpus has no malformed rows (and may need no cleaning): those plots say
     # "No data." and draw nothing.
