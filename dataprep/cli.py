@@ -1,4 +1,5 @@
-"""`dataprep` command line: run, validate, versions, show, report, diff, setup.
+"""`dataprep` command line: run, validate, versions, show, report, setup, and diff and export
+(from `cli_versions`); the options they share are in `cli_options`.
 
 Exit codes: 0 done; 1 an error the user can fix in the inputs, recipe or store; 2 a usage error
 (an unknown option, a missing argument, a malformed value such as `-n -1` or `--name ../x`).
@@ -23,6 +24,19 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from common.errors import run_command
 from common.terminal import json_line, plain, printable
 
+from .cli_options import (
+    ClickException,
+    JsonOpt,
+    RecipeOpt,
+    SpecArg,
+    StoreOpt,
+    UsageError,
+    checked,
+    output_mode,
+    split_choice,
+    stdout_console,
+)
+from .cli_versions import diff, export
 from .errors import DataprepError
 from .store import SPLITS, check_name, parse_spec
 
@@ -33,49 +47,6 @@ app = typer.Typer(
     help="Raw logs in, an audited, versioned Arrow dataset out.",
 )
 err = Console(stderr=True)
-#: click's UsageError and ClickException, reached through typer's public BadParameter: typer
-#: 0.2x carries its own copy of click, so `import click` would name other classes.
-_UsageError = typer.BadParameter.__mro__[1]
-_ClickException = typer.BadParameter.__mro__[2]
-
-
-def _checked(check):
-    """A typer callback from a store check: its one-line error becomes a usage error (exit 2),
-    raised while the flags are parsed, before any work."""
-
-    def callback(value: Any) -> Any:
-        if value is not None:
-            try:
-                check(value)
-            except DataprepError as exc:
-                raise typer.BadParameter(str(exc)) from None
-        return value
-
-    return callback
-
-
-def _split_choice(value: str) -> str:
-    if value not in SPLITS:
-        raise typer.BadParameter(f"unknown split {value!r}: use one of {', '.join(SPLITS)}")
-    return value
-
-
-StoreOpt = Annotated[
-    Path | None,
-    typer.Option("--store", help="Store directory (default: $DATAPREP_STORE or ./store)."),
-]
-RecipeOpt = Annotated[Path | None, typer.Option("--recipe", help="Recipe YAML file.")]
-SpecArg = Annotated[str, typer.Argument(
-    help="NAME@latest, NAME@<id> or NAME@<id prefix>.", metavar="NAME@VERSION",
-    callback=_checked(parse_spec))]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
-
-
-def _output_mode(as_json: bool, quiet: bool) -> None:
-    if as_json and quiet:
-        raise _UsageError("--json and --quiet exclude each other")
-
-
 def _print_version(value: bool) -> None:
     if value:
         from . import __version__
@@ -99,7 +70,7 @@ def run(
         list[Path], typer.Argument(help="Raw files: .jsonl(.gz) .json .csv .tsv .parquet .txt")
     ],
     name: Annotated[str, typer.Option("--name", help="Dataset name in the store.",
-                                      callback=_checked(check_name))],
+                                      callback=checked(check_name))],
     recipe: RecipeOpt = None,
     store: StoreOpt = None,
     quiet: Annotated[
@@ -113,14 +84,14 @@ def run(
                      "(file:line) and/or id, e.g. a folds run's label_issues.jsonl; repeatable."),
     ] = None,
     parent: Annotated[str | None, typer.Option(
-        "--from", metavar="NAME@VERSION", callback=_checked(parse_spec),
+        "--from", metavar="NAME@VERSION", callback=checked(parse_spec),
         help="Make a child version of NAME@VERSION: its rows in their splits (never moved) plus "
         "the rows of INPUTS, put through its recipe and deduplicated against its rows.")] = None,
 ) -> None:
     """Validate INPUTS, drop the rows --exclude files name, clean them (unicode, whitespace,
     PII), identify languages, filter, deduplicate, split, augment train and format them into a
     new version of NAME; prints the version id last."""
-    _output_mode(as_json, quiet)
+    output_mode(as_json, quiet)
     from .pipeline import run_pipeline
     from .report import print_report
 
@@ -154,7 +125,7 @@ def run(
                          "created": result.created, "report": result.report}))
         return
     if not quiet:
-        print_report(result.report, _stdout())
+        print_report(result.report, stdout_console())
         state = "written" if result.created else "already in the store, nothing rewritten"
         print(printable(f"{result.name}@{result.version} {state}: {result.path}"))
     print(result.version)
@@ -188,7 +159,7 @@ def validate(
         "--quiet", "-q", help="Print only the counts line.")] = False,
 ) -> None:
     """Check INPUTS against the record schemas only; exit 1 if any row is rejected."""
-    _output_mode(as_json, quiet)
+    output_mode(as_json, quiet)
     from .sources import validate_only
 
     total, by_reason, first = validate_only(inputs, recipe, examples)
@@ -223,14 +194,14 @@ def _print_rejects(out: Console, by_reason, first) -> None:
 
 @app.command()
 def versions(
-    name: Annotated[str, typer.Argument(help="Dataset name.", callback=_checked(check_name))],
+    name: Annotated[str, typer.Argument(help="Dataset name.", callback=checked(check_name))],
     store: StoreOpt = None,
     as_json: JsonOpt = False,
     quiet: Annotated[bool, typer.Option(
         "--quiet", "-q", help="Print only the version ids, oldest first.")] = False,
 ) -> None:
     """List the versions of NAME, oldest first; `*` marks latest."""
-    _output_mode(as_json, quiet)
+    output_mode(as_json, quiet)
     from rich.table import Table
 
     from .store import latest, list_versions, resolve, store_root
@@ -259,19 +230,14 @@ def versions(
                  m["kind"], m["counts"]["input"], *(m["splits"][s] for s in SPLITS),
                  m["parent"] or ""]
         table.add_row(*(plain(c) for c in cells))
-    _stdout().print(table)
-
-
-def _stdout() -> Console:
-    """Stdout console; when piped, wide enough that tables keep whole ids instead of '…'."""
-    return Console() if sys.stdout.isatty() else Console(width=200)
+    stdout_console().print(table)
 
 
 @app.command()
 def show(
     ref: SpecArg,
     split: Annotated[str, typer.Option("--split", help="train, validation or test.",
-                                       callback=_split_choice)] = "train",
+                                       callback=split_choice)] = "train",
     n: Annotated[int, typer.Option("-n", min=0, help="Rows to show.")] = 5,
     store: StoreOpt = None,
     as_json: Annotated[bool, typer.Option(
@@ -280,7 +246,7 @@ def show(
         "--quiet", "-q", help="Print only the rows' ids.")] = False,
 ) -> None:
     """Print the first N rows of a split as JSON lines."""
-    _output_mode(as_json, quiet)
+    output_mode(as_json, quiet)
     from .store import find_version
 
     data = find_version(ref, store).load_data()[split]
@@ -309,7 +275,7 @@ def report(
 ) -> None:
     """Show a version's data-quality report (terminal table, --json, --quiet or --html PATH)."""
     if sum((as_json, quiet, html_path is not None)) > 1:
-        raise _UsageError("--json, --quiet and --html exclude each other")
+        raise UsageError("--json, --quiet and --html exclude each other")
     from .report import print_report
     from .store import check_outside_store, find_version, store_root
 
@@ -328,51 +294,7 @@ def report(
     elif quiet:
         print(_summary_line(data))
     else:
-        print_report(data, _stdout())
-
-
-@app.command()
-def diff(
-    a: Annotated[str, typer.Argument(
-        help="The version before: NAME@latest, NAME@<id> or NAME@<id prefix>.", metavar="A",
-        callback=_checked(parse_spec))],
-    b: Annotated[str, typer.Argument(
-        help="The version after (of the same dataset or another).", metavar="B",
-        callback=_checked(parse_spec))],
-    as_json: Annotated[bool, typer.Option(
-        "--json", help="Print the comparison as one JSON document.")] = False,
-    html_path: Annotated[
-        Path | None, typer.Option("--html", help="Also write the comparison as a self-contained "
-                                  "page to PATH (outside the store; its folder must exist).")
-    ] = None,
-    quiet: Annotated[bool, typer.Option(
-        "--quiet", "-q", help="Print one line: rows added, removed and moved per split.")] = False,
-    store: StoreOpt = None,
-) -> None:
-    """Compare version A with version B (of one dataset or of two): rows added, removed and
-    moved per split, labels and languages per split with their shift (population stability
-    index, chi-square p-value), text lengths, and the two reports' counts side by side."""
-    _output_mode(as_json, quiet)
-    from .diff import diff_versions
-    from .diff_view import print_diff, render_html, summary_line
-    from .store import check_outside_store, find_version, store_root
-
-    if html_path is not None:
-        check_outside_store(store_root(store), html_path)
-    result = diff_versions(find_version(a, store), find_version(b, store))
-    if html_path is not None:
-        try:
-            html_path.write_text(render_html(result), encoding="utf-8")
-        except OSError as exc:
-            raise DataprepError(f"{html_path}: cannot write the page ({exc.strerror})") from None
-    if as_json:
-        print(json_line(result))
-    elif quiet:
-        print(printable(summary_line(result)))
-    else:
-        print_diff(result, _stdout())
-        if html_path is not None:
-            print(printable(html_path))
+        print_report(data, stdout_console())
 
 
 def _summary_line(data: dict[str, Any]) -> str:
@@ -385,48 +307,8 @@ def _summary_line(data: dict[str, Any]) -> str:
             f"accounting {'holds' if data['accounting_ok'] else 'BROKEN'}")
 
 
-def _format_choice(value: str) -> str:
-    from .export import FORMATS
-
-    if value not in FORMATS:
-        raise typer.BadParameter(f"unknown format {value!r}: use one of {', '.join(FORMATS)}")
-    return value
-
-
-@app.command()
-def export(
-    ref: SpecArg,
-    out: Annotated[Path, typer.Argument(
-        help="Folder to write, outside the store; it must not exist, be empty, or (with "
-        "--overwrite) hold an earlier export.", metavar="DIR", show_default=False)],
-    fmt: Annotated[str, typer.Option(
-        "--format", help="openai, sharegpt, alpaca (JSON Lines), trl-messages, "
-        "trl-prompt-completion, datasets (datasets folders) or parquet.",
-        callback=_format_choice, show_default=False)],
-    overwrite: Annotated[bool, typer.Option(
-        "--overwrite", help="Replace DIR when an earlier `dataprep export` wrote it.")] = False,
-    store: StoreOpt = None,
-    as_json: Annotated[bool, typer.Option(
-        "--json", help="Print one JSON document: spec, format, path, rows and path per split."
-    )] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only DIR.")] = False,
-) -> None:
-    """Write each split of a version into DIR as one clean view for the tools users train
-    with: the chat fine-tuning JSONL (openai), ShareGPT, Alpaca, TRL's messages or
-    prompt-completion datasets, every column as Parquet or a datasets folder."""
-    _output_mode(as_json, quiet)
-    from .export import export_version
-
-    done = export_version(ref, fmt, out, store, overwrite=overwrite)
-    if as_json:
-        print(json_line(done.as_dict()))
-    elif quiet:
-        print(printable(done.path))
-    else:
-        print(printable(f"{done.spec} exported as {done.format} to {done.path}"))
-        for split, file in done.splits.items():
-            where = done.path / file.path if file.path else "(empty: no file)"
-            print(printable(f"  {split:<10} {file.rows:>8} rows  {where}"))
+app.command()(diff)
+app.command()(export)
 
 
 def _invoke() -> None:
@@ -434,7 +316,7 @@ def _invoke() -> None:
     own form is a usage line, a hint and a box, which scripts and logs read badly."""
     try:
         code = app(standalone_mode=False)
-    except _ClickException as exc:
+    except ClickException as exc:
         if type(exc).__name__ == "NoArgsIsHelpError":  # a bare `dataprep`: typer printed help
             sys.exit(exc.exit_code)
         ctx = getattr(exc, "ctx", None)

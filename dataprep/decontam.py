@@ -31,6 +31,7 @@ from .errors import DataprepError
 from .ingest import detect_format, file_sha256, read_batches
 from .kinds import get_kind
 from .minhash import Words, shingles, words_of
+from .stage import removed_records
 from .store import SPLITS, resolve
 from .textview import normalise_for_dedup
 
@@ -274,6 +275,19 @@ class Decontamination:
     def __init__(self, index: EvalIndex) -> None:
         self.index = index
         self.examples: list[dict[str, Any]] = []
+
+    def remove(self, staged: pa.Table, texts: pa.Array, split: np.ndarray, unit: np.ndarray
+               ) -> tuple[list[dict], tuple[pa.Table, pa.Array, np.ndarray, np.ndarray]]:
+        """The removal records of the batch's contaminated train rows (their split is known
+        only in the second pass; reason `contaminated:<source>`, counted as filtered by the
+        caller), and the rows that stay, with their texts, splits and units."""
+        checked = self.check(staged, texts, split)
+        _, records = removed_records(staged, checked.reasons, "decontaminate", checked.extra)
+        if not records:
+            return [], (staged, texts, split, unit)
+        keep = pa.array(checked.keep)
+        return records, (staged.filter(keep), texts.filter(keep), split[checked.keep],
+                         unit[checked.keep])
 
     def check(self, table: pa.Table, texts: pa.Array, split: np.ndarray) -> Checked:
         """Reasons (null where kept) for rows bound for `split` (0 train, 1 validation, 2

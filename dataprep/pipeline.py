@@ -40,7 +40,7 @@ from .child_plan import child_plan
 from .clean import CleanStage
 from .custom import CustomStage, fingerprint
 from .decontam import Decontamination, load_decontamination, resolve_sources
-from .duplicate_records import Named, duplicate_reasons
+from .duplicate_records import Named, attach_examples, duplicate_reasons, shown_duplicates
 from .errors import DataprepError
 from .exclude import (
     ExcludeFile,
@@ -68,10 +68,8 @@ from .sources import Progress, raw_blocks, source_label
 from .split_files import SplitWriters, load_tokenizer
 from .stage import (
     EXAMPLE_KEY,
-    EXAMPLE_ROWS,
     Batch,
     Stage,
-    example_text,
     removed_records,
     run_stages,
 )
@@ -292,13 +290,13 @@ def _second_pass(staging: Path, kind: str, keys: Keys, plan: Plan, recipe: Recip
 
     def write(staged: pa.Table, split: np.ndarray, unit: np.ndarray) -> None:
         texts = record_kind.row_text(staged)
-        if decontam is not None:
-            staged, texts, split, unit = _decontaminated(decontam, files, staged, texts, split,
-                                                         unit)
+        if decontam is not None:  # a train row sharing an n-gram with an evaluation row goes
+            records, (staged, texts, split, unit) = decontam.remove(staged, texts, split, unit)
+            files.remove(records)
         out.write(formatted(staged), texts, split, unit)
 
     named, lo = Named.owners(staging, plan), 0
-    shown = _shown_duplicates(staging, record_kind, plan)
+    shown = shown_duplicates(staging, record_kind, plan)
     with pa.OSFile(str(staging)) as source:
         for batch in pa.ipc.open_stream(source):
             table = pa.Table.from_batches([batch])
@@ -306,7 +304,7 @@ def _second_pass(staging: Path, kind: str, keys: Keys, plan: Plan, recipe: Recip
             reasons, extra = duplicate_reasons(plan, named, lo, hi)
             found: Counter = Counter()
             keep, records = removed_records(table, reasons, "dedup", extra)
-            _attach_examples(records, keep, lo, shown)
+            attach_examples(records, keep, lo, shown)
             files.remove(records, counter=found)
             for reason, count in found.items():
                 files.run.duplicates[reason.removeprefix("duplicate:")] += count
@@ -328,53 +326,6 @@ def _second_pass(staging: Path, kind: str, keys: Keys, plan: Plan, recipe: Recip
         if path is not None:
             path.unlink(missing_ok=True)
     return lengths
-
-
-def _decontaminated(decontam: Decontamination, files: RunFiles, staged: pa.Table,
-                    texts: pa.Array, split: np.ndarray, unit: np.ndarray
-                    ) -> tuple[pa.Table, pa.Array, np.ndarray, np.ndarray]:
-    """The rows that pass the decontamination check, with their texts, splits and units: a
-    train row sharing an n-gram with an evaluation row is removed here (its split is known
-    only now), counted as filtered by reason `contaminated:<source>`."""
-    checked = decontam.check(staged, texts, split)
-    _, records = removed_records(staged, checked.reasons, "decontaminate", checked.extra)
-    if not records:
-        return staged, texts, split, unit
-    files.remove(records)
-    keep = pa.array(checked.keep)
-    return staged.filter(keep), texts.filter(keep), split[checked.keep], unit[checked.keep]
-
-
-def _shown_duplicates(staging: Path, kind, plan: Plan) -> dict[int, dict[str, str]]:
-    """The texts of the duplicates the report shows (the first EXAMPLE_ROWS of each reason, in
-    staging order, as the second pass meets them) and of the rows they duplicate, by staging
-    row: read back for those few rows only."""
-    exact = plan.exact_dup_of
-    near = plan.near.dup_of if plan.near else np.full(len(exact), -1)
-    rows = np.concatenate([np.flatnonzero(exact >= 0)[:EXAMPLE_ROWS],
-                           np.flatnonzero((exact < 0) & (near >= 0))[:EXAMPLE_ROWS]])
-    if not rows.size:
-        return {}
-    kept = np.where(exact[rows] >= 0, exact[rows], near[rows])  # owner numbers (a child's
-    texts = {}                                 # parent rows first, then staging rows)
-    staged = np.concatenate([rows + plan.offset, kept[kept >= plan.offset]])
-    parts = [(n + plan.offset, t) for n, t in staged_rows(staging, staged - plan.offset)]
-    if plan.parent is not None:
-        parts += list(plan.parent.tables(kept[kept < plan.offset]))
-    for numbers, table in parts:
-        texts.update(zip(numbers.tolist(), map(example_text, kind.row_text(table).to_pylist()),
-                         strict=True))
-    return {row: {"text": texts[row + plan.offset], "duplicate_of_text": texts[of]}
-            for row, of in zip(rows.tolist(), kept.tolist(), strict=True)}
-
-
-def _attach_examples(records: list[dict], keep: pa.Array, lo: int, shown: dict) -> None:
-    """Give the removal records of the shown duplicates (`_shown_duplicates`) their texts."""
-    if shown:
-        rows = lo + np.flatnonzero(~keep.to_numpy(zero_copy_only=False))
-        for record, row in zip(records, rows.tolist(), strict=True):
-            if row in shown:
-                record[EXAMPLE_KEY] = shown[row]
 
 
 #: Train rows whose ids `_train_units` reads back at a time.

@@ -1,0 +1,62 @@
+"""What every `dataprep` command shares on its command line: the common options and
+arguments, their checks (a bad value is a usage error, exit 2, raised while the flags are
+parsed), and the stdout console tables print to."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from .errors import DataprepError
+from .store import SPLITS, parse_spec
+
+#: click's UsageError and ClickException, reached through typer's public BadParameter: typer
+#: 0.2x carries its own copy of click, so `import click` would name other classes.
+UsageError = typer.BadParameter.__mro__[1]
+ClickException = typer.BadParameter.__mro__[2]
+
+
+def checked(check):
+    """A typer callback from a store check: its one-line error becomes a usage error (exit 2),
+    raised while the flags are parsed, before any work."""
+
+    def callback(value: Any) -> Any:
+        if value is not None:
+            try:
+                check(value)
+            except DataprepError as exc:
+                raise typer.BadParameter(str(exc)) from None
+        return value
+
+    return callback
+
+
+def split_choice(value: str) -> str:
+    if value not in SPLITS:
+        raise typer.BadParameter(f"unknown split {value!r}: use one of {', '.join(SPLITS)}")
+    return value
+
+
+StoreOpt = Annotated[
+    Path | None,
+    typer.Option("--store", help="Store directory (default: $DATAPREP_STORE or ./store)."),
+]
+RecipeOpt = Annotated[Path | None, typer.Option("--recipe", help="Recipe YAML file.")]
+SpecArg = Annotated[str, typer.Argument(
+    help="NAME@latest, NAME@<id> or NAME@<id prefix>.", metavar="NAME@VERSION",
+    callback=checked(parse_spec))]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+
+
+def output_mode(as_json: bool, quiet: bool) -> None:
+    if as_json and quiet:
+        raise UsageError("--json and --quiet exclude each other")
+
+
+def stdout_console() -> Console:
+    """Stdout console; when piped, wide enough that tables keep whole ids instead of '…'."""
+    return Console() if sys.stdout.isatty() else Console(width=200)
