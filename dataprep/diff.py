@@ -23,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from .distributions import stats
 from .store import SPLITS, VersionRef
 
 #: Joins id and text in the fallback key (a control character no cleaned text or id holds).
@@ -228,21 +229,12 @@ def compare_lengths(sides: list[dict[str, pa.Table]]) -> dict[str, Any]:
         hi = float(np.percentile(every, 99)) if every.size else 0.0
         edges = np.linspace(0, hi or 1.0, LENGTH_BINS + 1)
         out[measure] = {"edges": [round(float(e), 1) for e in edges], "splits": {
-            s: {side: {"stats": _stats(m[s][measure]),
+            s: {side: {"stats": stats(m[s][measure]),
                        "counts": np.histogram(np.clip(m[s][measure], 0, edges[-1]),
                                               edges)[0].tolist()}
                 for side, m in zip("ab", measured, strict=True)}
             for s in SPLITS}}
     return out
-
-
-def _stats(values: np.ndarray) -> dict[str, float | None]:
-    """min, quartiles, max and mean, as the version report gives them."""
-    if values.size == 0:
-        return dict.fromkeys(("min", "q1", "median", "q3", "max", "mean"))
-    q = np.percentile(values, [0, 25, 50, 75, 100])
-    return {"min": float(q[0]), "q1": float(q[1]), "median": float(q[2]), "q3": float(q[3]),
-            "max": float(q[4]), "mean": round(float(values.mean()), 2)}
 
 
 def compare_counts(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:

@@ -5,10 +5,8 @@ cells of text (`common.terminal.plain`) and escaped on the page, never markup.""
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
-import jinja2
 from markupsafe import Markup
 from rich.console import Console
 from rich.table import Table
@@ -16,6 +14,7 @@ from rich.table import Table
 from common.terminal import plain
 
 from . import plots
+from .report import page_template
 from .store import SPLITS
 
 #: PSI rules of thumb (Siddiqi, "Credit Risk Scorecards"): below 0.1 no real shift, 0.1 to 0.25
@@ -165,15 +164,6 @@ def _charts(diff: dict[str, Any]) -> dict[str, Any]:
             for k, v in charts.items()}
 
 
-@cache
-def _template() -> jinja2.Template:
-    """`templates/diff.html.j2`, loaded from the installed package like the report's."""
-    env = jinja2.Environment(loader=jinja2.PackageLoader("dataprep", "templates"),
-                             autoescape=True, undefined=jinja2.StrictUndefined,
-                             trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    return env.get_template("diff.html.j2")
-
-
 def render_html(diff: dict[str, Any]) -> str:
     """One self-contained page: no external CSS, scripts, fonts or images."""
-    return _template().render(diff=diff, charts=_charts(diff))
+    return page_template("diff.html.j2").render(diff=diff, charts=_charts(diff))

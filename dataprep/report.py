@@ -367,14 +367,16 @@ def _distribution_charts(report: dict[str, Any]) -> dict[str, Any]:
 
 
 @cache
-def _template() -> jinja2.Template:
-    """`templates/report.html.j2`, loaded from the installed package (it ships in the wheel)."""
+def page_template(name: str) -> jinja2.Template:
+    """`templates/<name>`, loaded from the installed package (it ships in the wheel), escaping
+    everything it is given: the pages quote text from the data."""
     env = jinja2.Environment(loader=jinja2.PackageLoader("dataprep", "templates"),
                              autoescape=True, undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    return env.get_template("report.html.j2")
+    return env.get_template(name)
 
 
 def render_html(report: dict[str, Any]) -> str:
     """One self-contained page: no external CSS, scripts, fonts or images; charts are inline SVG."""
-    return _template().render(report=report, counts=report["counts"], charts=_charts(report))
+    return page_template("report.html.j2").render(report=report, counts=report["counts"],
+                                                  charts=_charts(report))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -62,3 +63,39 @@ def trained_real(tmp_path_factory):
     from .trained_runs import build_real_runs
 
     return build_real_runs(tmp_path_factory.mktemp("trained-real"))
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def __iter__(self):  # `code, out, err = cli(...)`
+        return iter((self.code, self.out, self.err))
+
+    def one_line_error(self) -> str:
+        lines = self.err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), self.err
+        assert "Traceback" not in self.err
+        return lines[0]
+
+
+@pytest.fixture
+def cli(capsys, monkeypatch):
+    """`dataprep ARGS` through its real entry point (`main`), in this process: what a user's
+    shell runs, at a fraction of a subprocess's start-up."""
+
+    def call(*args: str | Path) -> Result:
+        from dataprep.cli import main
+
+        monkeypatch.setattr(sys, "argv", ["dataprep", *map(str, args)])
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        out, err = capsys.readouterr()
+        return Result(code, out, err)
+
+    return call

@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import json
 import os
-import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from dataprep.cli import main
 from dataprep.pipeline import run_pipeline
 
 from .conftest import FIXTURES, run_cli
@@ -21,35 +18,6 @@ BOLD = "[bold red]x[/]"
 ESC = "\x1b[31m"
 
 
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    def one_line_error(self) -> str:
-        lines = self.err.strip().splitlines()
-        assert len(lines) == 1 and lines[0].startswith("error: "), self.err
-        assert "Traceback" not in self.err
-        return lines[0]
-
-
-@pytest.fixture
-def cli(capsys, monkeypatch):
-    """`dataprep ARGS` through its real entry point (`main`), in this process: what a user's
-    shell runs, at a fraction of a subprocess's start-up."""
-
-    def call(*args: str | Path) -> Result:
-        monkeypatch.setattr(sys, "argv", ["dataprep", *map(str, args)])
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        out, err = capsys.readouterr()
-        return Result(code, out, err)
-
-    return call
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,6 @@ import datasets
 import pyarrow as pa
 import pytest
 
-from dataprep.cli import main
 from dataprep.diff import compare_rows, diff_versions, ids_unique, row_key, shift
 from dataprep.pipeline import run_pipeline
 from dataprep.store import SPLITS, find_version
@@ -173,21 +172,6 @@ def test_repeated_ids_match_rows_by_id_and_text():
                                      "moved_out": 0, "moved_in": 0}
 
 
-@pytest.fixture
-def cli(capsys, monkeypatch):
-    """`dataprep ARGS` through its real entry point, in this process; (exit code, out, err)."""
-
-    def call(*args: str | Path) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["dataprep", *map(str, args)])
-        try:
-            main()
-            code = 0
-        except SystemExit as exc:
-            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return call
 
 
 def test_json_is_one_document_of_the_comparison(cli, shop):
