@@ -19,7 +19,7 @@ from .lineage import Lineage, read_lineage
 from .recipe import load_recipe, resolve_recipe
 from .report import RunCounts
 from .settings import Recipe
-from .sources import _kind_and_blocks, source_label
+from .sources import kind_and_blocks, source_label
 from .store import SPLITS, VersionRef, read_manifest, read_report, resolve
 
 #: Recipe keys that may differ between a parent's recorded recipe and a child's: what the run
@@ -103,7 +103,7 @@ def _check_kinds(inputs: list[Path], recipe: Recipe, kind: str, spec: str) -> No
     parent's: otherwise every row would be rejected, where the user meant another dataset."""
     detecting = recipe.model_copy(update={"kind": None})
     for path in inputs:
-        found, _ = _kind_and_blocks(path, detecting)
+        found, _ = kind_and_blocks(path, detecting)
         if found is not None and found != kind:
             raise DataprepError(f"{source_label(path)}: holds {found} records, but {spec} holds "
                                 f"{kind} records; a child version has its parent's kind")

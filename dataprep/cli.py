@@ -12,7 +12,6 @@ the escape sequences it may hold (`common.terminal`).
 
 from __future__ import annotations
 
-import shutil
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -35,6 +34,7 @@ from .cli_options import (
     output_mode,
     split_choice,
     stdout_console,
+    write_page,
 )
 from .cli_versions import diff, export
 from .errors import DataprepError
@@ -284,10 +284,7 @@ def report(
     version = find_version(ref, store)
     data = version.read_report()
     if html_path is not None:
-        try:
-            shutil.copyfile(version.report_html, html_path)
-        except OSError as exc:
-            raise DataprepError(f"{html_path}: cannot write the page ({exc.strerror})") from None
+        write_page(html_path, version.report_html.read_text(encoding="utf-8"))
         print(printable(html_path))
     elif as_json:
         print(json_line(data, indent=2))

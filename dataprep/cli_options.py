@@ -60,3 +60,12 @@ def output_mode(as_json: bool, quiet: bool) -> None:
 def stdout_console() -> Console:
     """Stdout console; when piped, wide enough that tables keep whole ids instead of '…'."""
     return Console() if sys.stdout.isatty() else Console(width=200)
+
+
+def write_page(path: Path, page: str) -> None:
+    """Write an HTML page to `path` (checked outside the store before any work), or say in one
+    line why it cannot be written."""
+    try:
+        path.write_text(page, encoding="utf-8")
+    except OSError as exc:
+        raise DataprepError(f"{path}: cannot write the page ({exc.strerror})") from None

@@ -10,8 +10,7 @@ import typer
 
 from common.terminal import json_line, printable
 
-from .cli_options import SpecArg, StoreOpt, checked, output_mode, stdout_console
-from .errors import DataprepError
+from .cli_options import SpecArg, StoreOpt, checked, output_mode, stdout_console, write_page
 from .store import parse_spec
 
 
@@ -44,10 +43,7 @@ def diff(
         check_outside_store(store_root(store), html_path)
     result = diff_versions(find_version(a, store), find_version(b, store))
     if html_path is not None:
-        try:
-            html_path.write_text(render_html(result), encoding="utf-8")
-        except OSError as exc:
-            raise DataprepError(f"{html_path}: cannot write the page ({exc.strerror})") from None
+        write_page(html_path, render_html(result))
     if as_json:
         print(json_line(result))
     elif quiet:

@@ -29,7 +29,7 @@ def source_label(path: Path) -> str:
     return os.path.normpath(str(path))
 
 
-def _kind_and_blocks(path: Path, recipe: Recipe) -> tuple[str | None, Iterator[Block]]:
+def kind_and_blocks(path: Path, recipe: Recipe) -> tuple[str | None, Iterator[Block]]:
     """Parse a file's first blocks here to detect its kind from its first parsable rows, then
     hand back all blocks (the workers parse them again: a few thousand rows, once a file)."""
     blocks = read_blocks(path, recipe.max_row_bytes)
@@ -58,7 +58,7 @@ def raw_blocks(paths: list[Path], recipe: Recipe) -> Iterator[tuple[str, str, Bl
     run_kind: str | None = None
     for path in paths:
         source = source_label(path)
-        kind, blocks = _kind_and_blocks(path, recipe)
+        kind, blocks = kind_and_blocks(path, recipe)
         if kind and run_kind and kind != run_kind:
             raise DataprepError(
                 f"{source}: holds {kind} records but earlier inputs hold {run_kind}; one version "

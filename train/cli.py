@@ -110,12 +110,16 @@ def show_version(value: bool) -> None:
         raise typer.Exit()
 
 
-OWN = [
-    CONFIG,
+#: `--json` and `--quiet` as signature parameters: train's own, and `train search`'s.
+OUTPUT_SWITCHES = [
     inspect.Parameter("as_json", inspect.Parameter.KEYWORD_ONLY, default=False,
                       annotation=AsJson),
     inspect.Parameter("quiet", inspect.Parameter.KEYWORD_ONLY, default=False,
                       annotation=Quiet),
+]
+OWN = [
+    CONFIG,
+    *OUTPUT_SWITCHES,
     inspect.Parameter("version", inspect.Parameter.KEYWORD_ONLY, default=False,
                       annotation=Annotated[bool, typer.Option(
                           "--version", help="Print the version and exit.", is_eager=True,

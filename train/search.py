@@ -35,7 +35,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .cli import ON_SWITCHES, PARAMETERS, AsJson, Quiet, finite, parameter, result_only
+from .cli import ON_SWITCHES, OUTPUT_SWITCHES, PARAMETERS, finite, parameter, result_only
 from .config import TrainConfig, load_config_file, resolve_config
 from .errors import TrainError
 from .search_space import FIXED, default_space, grid_of, load_space, space_from_dicts, suggest
@@ -376,12 +376,6 @@ CONFIG = inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=Non
                            annotation=Annotated[Path | None, typer.Option(
                                help="YAML file of train's settings, fixed for every trial; "
                                     "flags given win.")])
-OUTPUT_SWITCHES = [
-    inspect.Parameter("as_json", inspect.Parameter.KEYWORD_ONLY, default=False,
-                      annotation=AsJson),
-    inspect.Parameter("quiet", inspect.Parameter.KEYWORD_ONLY, default=False,
-                      annotation=Quiet),
-]
 SIGNATURE = [*(_train_flag(p) for p in PARAMETERS), *OWN, CONFIG, *OUTPUT_SWITCHES]
 search.__signature__ = inspect.Signature(SIGNATURE)  # type: ignore[attr-defined]
 search.__annotations__ = {p.name: p.annotation for p in SIGNATURE}
