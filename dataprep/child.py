@@ -3,13 +3,15 @@ read before anything is written, and what the child inherits from it.
 
 The new rows go through the parent's recorded recipe, so that old and new rows are cleaned,
 filtered and deduplicated alike; a `--recipe` that says otherwise is refused (one line naming
-the first key that differs). The new inputs must hold the parent's record kind.
+the first key that differs), unless `--recipe-change` is given: then the new rows go through the
+new recipe and the parent's rows through its filters again (`refilter.py`). The new inputs must
+hold the parent's record kind.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from .custom import fingerprint
 from .errors import DataprepError
 from .lineage import Lineage, read_lineage
 from .recipe import load_recipe, resolve_recipe
+from .refilter import Refiltered
 from .report import RunCounts
 from .settings import Recipe
 from .sources import kind_and_blocks, source_label
@@ -30,12 +33,19 @@ NOT_COMPARED = ("custom_stage_sources", "exclude_sources", "decontaminate_source
                 "kind")
 
 
+#: Recipe keys `--recipe-change` cannot change: they shaped the parent's rows as stored
+#: (cleaning and the formatted columns) or the keys its lineage keeps (signatures, shingles,
+#: groups), so a change would have to rewrite the rows a child must not touch.
+FIXED_IN_A_CHILD = ("clean", "format", "dedup.num_perm", "dedup.ngram", "split.group_by")
+
+
 @dataclass
 class Parent:
     ref: VersionRef
     manifest: dict[str, Any]
     lineage: Lineage
     recipe: Recipe          # the recipe the new rows go through
+    changed: list[str] = field(default_factory=list)  # recipe keys --recipe-change changed
 
     @property
     def version(self) -> str:
@@ -46,56 +56,81 @@ class Parent:
         return f"{self.ref.name}@{self.ref.version}"
 
 
-def open_parent(root: Path, spec: str, recipe_path: str | Path | None, inputs: list[Path]
-                ) -> Parent:
+def open_parent(root: Path, spec: str, recipe_path: str | Path | None, inputs: list[Path],
+                recipe_change: bool = False) -> Parent:
     """The `--from` version, its lineage and the recipe for the new rows; every check (the
-    version exists and can be a parent, the recipe is its own, the inputs hold its kind) made
-    here, before the run writes anything."""
+    version exists and can be a parent, the recipe is its own or `recipe_change` allows the
+    change, the inputs hold its kind) made here, before the run writes anything."""
+    if recipe_change and recipe_path is None:
+        raise DataprepError("--recipe-change needs --recipe (the recipe the child changes to)")
     ref = resolve(root, spec)
     manifest = read_manifest(ref.path)
     lineage = read_lineage(ref, manifest["kind"])
-    recipe = _child_recipe(manifest, recipe_path, f"{ref.name}@{ref.version}")
-    _check_kinds(inputs, recipe, manifest["kind"], f"{ref.name}@{ref.version}")
-    return Parent(ref, manifest, lineage, recipe)
+    name = f"{ref.name}@{ref.version}"
+    recipe, changed = _child_recipe(manifest, recipe_path, name, recipe_change)
+    _check_kinds(inputs, recipe, manifest["kind"], name)
+    return Parent(ref, manifest, lineage, recipe, changed)
 
 
 def _comparable(resolved: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in resolved.items() if k not in NOT_COMPARED}
 
 
-def _child_recipe(manifest: dict[str, Any], recipe_path: str | Path | None, spec: str
-                  ) -> Recipe:
-    """The parent's recipe (its kind fixed; its exclude files are the parent's business and
-    were applied to its rows), or the given one when it says the same."""
-    recorded = manifest["recipe"]
-    kind = manifest["kind"]
+def _child_recipe(manifest: dict[str, Any], recipe_path: str | Path | None, spec: str,
+                  recipe_change: bool) -> tuple[Recipe, list[str]]:
+    """The recipe of the new rows and the keys in which it differs from the parent's: the
+    parent's own (its kind fixed, relative paths looked up from the folder its recipe was in;
+    its exclude files were the parent's business), or the given one when it says the same, or
+    when `recipe_change` allows what it changes."""
+    recorded, kind = manifest["recipe"], manifest["kind"]
     if recipe_path is None:
-        return resolve_recipe({**_comparable(recorded), "kind": kind},
-                              f"the recipe of {spec}")
+        base = Path(manifest["recipe_dir"]) if manifest.get("recipe_dir") else None
+        recipe = resolve_recipe({**_comparable(recorded), "kind": kind},
+                                f"the recipe of {spec}", base_dir=base)
+        if _stage_code_changed(recipe, recorded):
+            raise DataprepError(f"the recipe of {spec}: a custom stage's code differs from what "
+                                f"{spec} was made with; give --recipe with --recipe-change to "
+                                "re-filter its rows with the new code")
+        return recipe, []
     given = load_recipe(recipe_path)
     if given.kind not in (None, kind):
         raise DataprepError(f"{recipe_path}: kind {given.kind!r}, but {spec} holds {kind} "
                             "records; a child version has its parent's kind")
-    ours, theirs = _comparable(given.resolved()), _comparable(recorded)
-    if ours != theirs:
-        key = _first_difference(ours, theirs)
-        raise DataprepError(f"{recipe_path}: differs from the recipe {spec} was made with (at "
-                            f"{key}); a child version's new rows go through its parent's recipe,"
-                            " so leave out --recipe (or make a fresh version without --from)")
-    if given.custom_stages and "custom_stage_sources" in recorded and \
-            fingerprint(given.custom_stages, given.base_dir) != recorded["custom_stage_sources"]:
-        raise DataprepError(f"{recipe_path}: a custom stage's code differs from what {spec} was "
-                            "made with; a child's new rows go through its parent's stages")
-    return given.model_copy(update={"kind": kind})
+    changed = differences(_comparable(given.resolved()), _comparable(recorded))
+    if _stage_code_changed(given, recorded):
+        changed.append(STAGE_CODE)
+    if changed and not recipe_change:
+        at = ("a custom stage's code differs from what it was made with" if changed[0] ==
+              STAGE_CODE else f"differs from the recipe it was made with (at {changed[0]})")
+        raise DataprepError(f"{recipe_path}: {at}; a child version's new rows go through "
+                            f"{spec}'s recipe, so leave out --recipe, or give --recipe-change to "
+                            "re-filter the parent's rows with the new one")
+    fixed = [key for key in changed if any(key == f or key.startswith(f + ".")
+                                           for f in FIXED_IN_A_CHILD)]
+    if fixed:
+        raise DataprepError(f"{recipe_path}: changes {fixed[0]}, which shaped the rows {spec} "
+                            "holds (a child never rewrites its parent's rows); make a fresh "
+                            "version without --from")
+    return given.model_copy(update={"kind": kind}), changed
 
 
-def _first_difference(a: Any, b: Any, path: str = "") -> str:
-    """The dotted key path of the first place two resolved recipes differ."""
+#: The name `changed` gives a change of a custom stage's code (not a recipe key).
+STAGE_CODE = "custom_stages (code)"
+
+
+def _stage_code_changed(recipe: Recipe, recorded: dict[str, Any]) -> bool:
+    """Whether the custom stages' code is not what the parent was made with."""
+    return bool(recipe.custom_stages) and "custom_stage_sources" in recorded and \
+        fingerprint(recipe.custom_stages, recipe.base_dir) != recorded["custom_stage_sources"]
+
+
+def differences(a: Any, b: Any, path: str = "") -> list[str]:
+    """The dotted key paths at which two resolved recipes differ, in key order."""
     if isinstance(a, dict) and isinstance(b, dict):
-        for key in sorted(set(a) | set(b)):
-            if a.get(key) != b.get(key):
-                return _first_difference(a.get(key), b.get(key), f"{path}.{key}" if path else key)
-    return path or "(top level)"
+        return [found for key in sorted(set(a) | set(b)) if a.get(key) != b.get(key)
+                for found in differences(a.get(key), b.get(key),
+                                         f"{path}.{key}" if path else key)]
+    return [path or "(top level)"]
 
 
 def _check_kinds(inputs: list[Path], recipe: Recipe, kind: str, spec: str) -> None:
@@ -109,12 +144,19 @@ def _check_kinds(inputs: list[Path], recipe: Recipe, kind: str, spec: str) -> No
                                 f"{kind} records; a child version has its parent's kind")
 
 
-def inherit(run: RunCounts, parent: Parent) -> None:
+def inherit(run: RunCounts, parent: Parent, refiltered: Refiltered | None = None) -> None:
     """Count the parent's rows into the child's report: per split rows, labels and languages
-    (its splits are the child's first rows), kept apart as `inherited` for the accounting."""
+    (its splits are the child's first rows), kept apart as `inherited` for the accounting;
+    less the rows re-filtering took off the parent's split files (`--recipe-change`)."""
     report = read_report(parent.ref.path)
     run.inherited = Counter({s: parent.manifest["splits"][s] for s in SPLITS})
     for split in SPLITS:
+        labels = Counter(report["splits"][split]["labels"])
+        langs = Counter(report["languages"]["output"][split])
+        if refiltered is not None:
+            run.inherited[split] -= refiltered.split_rows[split]
+            labels.subtract(refiltered.labels[split])
+            langs.subtract(refiltered.langs[split])
         run.output[split] += run.inherited[split]
-        run.labels[split].update(report["splits"][split]["labels"])
-        run.output_langs[split].update(report["languages"]["output"][split])
+        run.labels[split].update(+labels)
+        run.output_langs[split].update(+langs)

@@ -87,6 +87,10 @@ def run(
         "--from", metavar="NAME@VERSION", callback=checked(parse_spec),
         help="Make a child version of NAME@VERSION: its rows in their splits (never moved) plus "
         "the rows of INPUTS, put through its recipe and deduplicated against its rows.")] = None,
+    recipe_change: Annotated[bool, typer.Option(
+        "--recipe-change", help="With --from and --recipe: let the child's recipe differ from "
+        "its parent's; the parent's rows are put through the new recipe's filters again "
+        "(removed ones listed in removed.jsonl with inherited: true).")] = False,
 ) -> None:
     """Validate INPUTS, drop the rows --exclude files name, clean them (unicode, whitespace,
     PII), identify languages, filter, deduplicate, split, augment train and format them into a
@@ -113,7 +117,7 @@ def run(
 
         result = run_pipeline(inputs, name, recipe, store, progress=tick,
                               augment_progress=lambda who, n: tick(f"augment {who}", n),
-                              exclude=exclude, parent=parent)
+                              exclude=exclude, parent=parent, recipe_change=recipe_change)
     for file in result.report.get("exclude", {}).get("files", []):
         if file["unmatched"]:
             err.print(plain(f"warning: {file['unmatched']} of {file['entries']} entries of "

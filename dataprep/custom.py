@@ -54,14 +54,24 @@ def source_file(entry: settings.CustomStage, base_dir: Path) -> Path:
     return Path(spec.origin)
 
 
-@cache
 def load_function(spec: str, base_dir: Path, name: str) -> Any:
-    """The callable named by `spec`, imported once per process (workers load it themselves)."""
+    """The callable named by `spec`, imported once per process (workers load it themselves)
+    and per content of its file: a file edited since (a long-lived process making a child with
+    `--recipe-change`) is imported again, so the code run is the code the version records."""
+    target, _ = _split(spec)
+    path = (base_dir / target).resolve() if _is_file(target) else None
+    content = hashlib.sha256(path.read_bytes()).hexdigest() if path and path.is_file() else ""
+    return _import_function(spec, base_dir, name, content)
+
+
+@cache
+def _import_function(spec: str, base_dir: Path, name: str, content: str) -> Any:
     target, attr = _split(spec)
     try:
         if _is_file(target):
             path = (base_dir / target).resolve()
-            module_name = f"dataprep_custom_{hashlib.sha1(str(path).encode()).hexdigest()[:12]}"
+            module_name = f"dataprep_custom_{hashlib.sha1(str(path).encode()).hexdigest()[:12]}" \
+                f"_{content[:12]}"
             loader_spec = importlib.util.spec_from_file_location(module_name, path)
             if loader_spec is None or not path.is_file():
                 raise DataprepError(f"custom stage {name!r}: {path} not found")

@@ -276,18 +276,19 @@ class Decontamination:
         self.index = index
         self.examples: list[dict[str, Any]] = []
 
-    def remove(self, staged: pa.Table, texts: pa.Array, split: np.ndarray, unit: np.ndarray
-               ) -> tuple[list[dict], tuple[pa.Table, pa.Array, np.ndarray, np.ndarray]]:
+    def remove(self, staged: pa.Table, texts: pa.Array, split: np.ndarray, *more: np.ndarray
+               ) -> tuple[list[dict], tuple]:
         """The removal records of the batch's contaminated train rows (their split is known
         only in the second pass; reason `contaminated:<source>`, counted as filtered by the
-        caller), and the rows that stay, with their texts, splits and units."""
+        caller), and the rows that stay: the table, texts, splits and each of `more` (arrays
+        a row, e.g. units) filtered alike."""
         checked = self.check(staged, texts, split)
         _, records = removed_records(staged, checked.reasons, "decontaminate", checked.extra)
         if not records:
-            return [], (staged, texts, split, unit)
+            return [], (staged, texts, split, *more)
         keep = pa.array(checked.keep)
         return records, (staged.filter(keep), texts.filter(keep), split[checked.keep],
-                         unit[checked.keep])
+                         *(values[checked.keep] for values in more))
 
     def check(self, table: pa.Table, texts: pa.Array, split: np.ndarray) -> Checked:
         """Reasons (null where kept) for rows bound for `split` (0 train, 1 validation, 2

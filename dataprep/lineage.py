@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,8 @@ class Lineage:
     keys: pa.Table
     sigs: np.ndarray              # (rows, num_perm) uint32, memory-mapped
     row_parts: list[Path]
+    #: A subset's row numbers in the stored files (None: every stored row, in order)
+    stored_rows: np.ndarray | None = None
 
     def __len__(self) -> int:
         return self.keys.num_rows
@@ -75,10 +78,27 @@ class Lineage:
     def strings(self, name: str) -> pa.Array:
         return self.keys.column(name).combine_chunks()
 
+    def subset(self, keep: np.ndarray) -> Lineage:
+        """The rows where `keep` is true, numbered from 0 (a view: the files are not copied;
+        a child under `--recipe-change` plans against the parent rows its filters keep)."""
+        at = np.flatnonzero(keep)
+        stored = at if self.stored_rows is None else self.stored_rows[at]
+        return Lineage(self.path, self.kind, self.keys.take(pa.array(at)),
+                       RowsOf(self.sigs, at), self.row_parts, stored)
+
     def tables(self, rows: np.ndarray):
         """(row numbers, table) of the given rows, read from the row parts through a memory
         map, so only the pages of these rows are read."""
-        rows, lo = np.unique(rows), 0
+        rows = np.unique(rows)
+        if self.stored_rows is not None:  # a subset: the stored rows are numbered apart
+            order = self.stored_rows[rows]
+            for here, table in self._stored_tables(order):
+                yield rows[np.searchsorted(order, here)], table
+            return
+        yield from self._stored_tables(rows)
+
+    def _stored_tables(self, rows: np.ndarray):
+        lo = 0
         for path in self.row_parts:
             with pa.memory_map(str(path)) as source:
                 for batch in pa.ipc.open_stream(source):
@@ -94,6 +114,20 @@ class Lineage:
         return ShingleSetTable.concat([
             shingle_sets_of(normalise_for_dedup(row_text(table)), ngram, here)
             for here, table in self.tables(rows)])
+
+
+class RowsOf:
+    """Some rows of a signature matrix, read through as one matrix (`Lineage.subset`)."""
+
+    def __init__(self, sigs: Any, rows: np.ndarray) -> None:
+        self.sigs, self.rows = sigs, rows
+        self.shape = (len(rows), sigs.shape[1])
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, idx: Any) -> np.ndarray:
+        return np.asarray(self.sigs[self.rows[idx]])
 
 
 def read_lineage(ref: VersionRef, kind: str) -> Lineage:
@@ -143,18 +177,19 @@ def _keys_table(keys: Any, kept: np.ndarray, plan: Any, strata: Any, ids: list[p
     }, schema=KEYS_SCHEMA)
 
 
-def keep_lineage(tmp: Path, staging: Path, keys: Any, plan: Any, strata: Any) -> None:
-    """Write `lineage/` of the version being built in `tmp` (before the second pass, which
-    removes the staging and signature files read here): a child's parent entries first (its
-    keys streamed, its row parts hard-linked), then this run's kept rows with their planned
-    split and unit, their staging rows streamed into a row part of their own."""
+def keep_lineage(tmp: Path, staging: Path, keys: Any, plan: Any, strata: Any,
+                 dropped: np.ndarray | None = None) -> None:
+    """Write `lineage/` of the version being built in `tmp` (after the second pass, before the
+    staging and signature files read here are removed): a child's parent entries first (its
+    keys streamed, its row parts hard-linked), then this run's kept rows (less `dropped`, the
+    train rows decontamination removed: they are in no split) with their planned split and
+    unit, their staging rows streamed into a row part of their own."""
     folder = tmp / LINEAGE_DIR
     folder.mkdir()
     parent: Lineage | None = plan.parent
-    kept = np.flatnonzero(plan.kept)
-    parts = parent.row_parts if parent is not None else []
-    for k, path in enumerate(parts):
-        _link(path, folder / f"rows-{k:05d}.arrow")
+    kept = np.flatnonzero(plan.kept & ~dropped) if dropped is not None else \
+        np.flatnonzero(plan.kept)
+    parts = _parent_parts(parent, folder) if parent is not None else []
     with pa.OSFile(str(staging)) as source:
         schema = pa.ipc.open_stream(source).schema
     ids, sources = [], []
@@ -175,6 +210,26 @@ def keep_lineage(tmp: Path, staging: Path, keys: Any, plan: Any, strata: Any) ->
         _write_signatures(folder / SIGNATURES_FILE, parent, keys.sigs, kept, width)
 
 
+def _parent_parts(parent: Lineage, folder: Path) -> list[Path]:
+    """The parent's row parts in the child's lineage: hard links, or, for a re-filtered parent
+    (a subset), its surviving rows written as one part (a recipe change costs a copy)."""
+    if parent.stored_rows is None:
+        targets = [folder / f"rows-{k:05d}.arrow" for k in range(len(parent.row_parts))]
+        for path, target in zip(parent.row_parts, targets, strict=True):
+            link_file(path, target)
+        return targets
+    target = folder / "rows-00000.arrow"
+    tables = parent.tables(np.arange(len(parent)))
+    first = next(tables, None)
+    if first is None:
+        return []
+    with pa.ipc.new_stream(str(target), first[1].schema) as writer:
+        writer.write_table(first[1])
+        for _, table in tables:
+            writer.write_table(table)
+    return [target]
+
+
 def _write_signatures(path: Path, parent: Lineage | None, sigs: Any, kept: np.ndarray,
                       width: int) -> None:
     """The parent's signature rows, then this run's kept rows', a chunk at a time."""
@@ -190,7 +245,7 @@ def _write_signatures(path: Path, parent: Lineage | None, sigs: Any, kept: np.nd
     del out
 
 
-def _link(source: Path, target: Path) -> None:
+def link_file(source: Path, target: Path) -> None:
     """A hard link (versions are immutable, so parent and child may share the file's bytes);
     a copy where the filesystem has none."""
     try:
@@ -204,10 +259,12 @@ def _data_files(split_dir: Path) -> list[str]:
     return [f["filename"] for f in state["_data_files"]]
 
 
-def link_parent_splits(tmp: Path, parent: Path) -> None:
+def link_parent_splits(tmp: Path, parent: Path,
+                       place: Callable[[Path, Path, str], None] | None = None) -> None:
     """Put the parent's split files (hard links) before the new rows' file in each split of
     the version in `tmp`, and name them all, in that order, in the split's `state.json`: the
-    child's split is the parent's rows, unmoved and uncopied, then the new rows."""
+    child's split is the parent's rows, unmoved and uncopied, then the new rows. `place(file,
+    target, split)` puts each parent file instead (a re-filtered parent's, `refilter.py`)."""
     for split in SPLITS:
         here, there = tmp / split, parent / split
         [own] = _data_files(here)
@@ -217,7 +274,10 @@ def link_parent_splits(tmp: Path, parent: Path) -> None:
         names = [f"data-{k:05d}-of-{total:05d}.arrow" for k in range(total)]
         os.replace(here / own, here / f".{own}")
         for name, old in zip(names, inherited, strict=False):
-            _link(there / old, here / name)
+            if place is None:
+                link_file(there / old, here / name)
+            else:
+                place(there / old, here / name, split)
         os.replace(here / f".{own}", here / names[-1])
         state_path = here / "state.json"
         state = json.loads(state_path.read_text(encoding="utf-8"))

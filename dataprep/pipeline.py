@@ -61,6 +61,7 @@ from .memory import release_freed_memory
 from .neardup import ShingleSetTable, staged_shingle_sets
 from .plan import Plan, make_plan
 from .recipe import load_recipe
+from .refilter import Refiltered, place_without, refilter
 from .report import RunCounts, build_report, render_html
 from .schemas import validator
 from .settings import Recipe
@@ -111,18 +112,24 @@ def reached(phase: str) -> None:
         os.kill(os.getpid(), signal.SIGSTOP)
 
 
-def first_pass_stages(recipe: Recipe, excluded: tuple[ExcludeFile, ...] = ()) -> list[Stage]:
+def first_pass_stages(recipe: Recipe, excluded: tuple[ExcludeFile, ...] = (),
+                      refilter: bool = False) -> list[Stage]:
     """The first pass's stages, in order, each built from its section of the recipe. A custom
     stage runs after the built-in stage it names (several after one stage: in recipe order).
-    Exclusion runs first: a row the user named goes whatever a later stage would say of it."""
+    Exclusion runs first: a row the user named goes whatever a later stage would say of it.
+    With `refilter` (a parent's stored rows under `--recipe-change`), only the stages that drop
+    rows: no cleaning (a parent row is never rewritten) and no dedup keys (it has them)."""
     builtin: list[Stage] = [CleanStage(recipe.clean),
                             LanguageStage(recipe.languages, recipe.language_backend),
                             QualityFilter(recipe.filters)]
     stages: list[Stage] = []
     for stage in builtin:
-        stages.append(stage)
+        if not (refilter and isinstance(stage, CleanStage)):
+            stages.append(stage)
         stages += [CustomStage(entry, recipe.base_dir) for entry in recipe.custom_stages
                    if entry.after == stage.name]
+    if refilter:
+        return stages
     head: list[Stage] = [ExcludeStage(excluded)] if excluded else []
     return head + stages + [DedupKeys(recipe.dedup)]
 
@@ -273,10 +280,11 @@ def _augment(staging: Path, kind: str, keys: Keys, plan: Plan, recipe: Recipe, t
 
 def _second_pass(staging: Path, kind: str, keys: Keys, plan: Plan, recipe: Recipe, tmp: Path,
                  files: RunFiles, version: str, augmented: Path | None,
-                 decontam: Decontamination | None = None) -> dict[str, dict[str, np.ndarray]]:
+                 decontam: Decontamination | None = None
+                 ) -> tuple[dict[str, dict[str, np.ndarray]], np.ndarray]:
     """Drop duplicates and contaminated train rows, route kept rows to their split, format,
     and write each split; then append the augmented rows (checked too) to train. Returns
-    length arrays per split."""
+    length arrays per split, and which staging rows decontamination removed."""
     record_kind, labels = get_kind(kind), sorted(keys.label_names)
     if plan.parent is not None:  # a child's prompts name its parent's labels too
         old = plan.parent.strings("label").drop_null().unique().to_pylist()
@@ -288,11 +296,18 @@ def _second_pass(staging: Path, kind: str, keys: Keys, plan: Plan, recipe: Recip
     empty = formatted(with_provenance(staged_schema(record_kind).empty_table()))
     out = SplitWriters(tmp, empty.schema, record_kind, files.run, recipe.report)
 
-    def write(staged: pa.Table, split: np.ndarray, unit: np.ndarray) -> None:
+    contaminated = np.zeros(len(plan.kept), bool)
+
+    def write(staged: pa.Table, split: np.ndarray, unit: np.ndarray,
+              rows: np.ndarray | None = None) -> None:
         texts = record_kind.row_text(staged)
         if decontam is not None:  # a train row sharing an n-gram with an evaluation row goes
-            records, (staged, texts, split, unit) = decontam.remove(staged, texts, split, unit)
+            rows = np.full(len(split), -1) if rows is None else rows
+            records, (staged, texts, split, unit, left) = decontam.remove(staged, texts, split,
+                                                                          unit, rows)
             files.remove(records)
+            gone = np.setdiff1d(rows, left)
+            contaminated[gone[gone >= 0]] = True
         out.write(formatted(staged), texts, split, unit)
 
     named, lo = Named.owners(staging, plan), 0
@@ -310,7 +325,8 @@ def _second_pass(staging: Path, kind: str, keys: Keys, plan: Plan, recipe: Recip
                 files.run.duplicates[reason.removeprefix("duplicate:")] += count
             kept = keep.to_numpy(zero_copy_only=False)
             staged = with_provenance(table.filter(keep))
-            write(staged, plan.split[lo:hi][kept], plan.unit[lo:hi][kept])
+            write(staged, plan.split[lo:hi][kept], plan.unit[lo:hi][kept],
+                  lo + np.flatnonzero(kept))
             reached("second_pass")
             lo = hi
     if augmented is not None:
@@ -322,10 +338,9 @@ def _second_pass(staging: Path, kind: str, keys: Keys, plan: Plan, recipe: Recip
                                  dtype=np.int64)
                 write(staged, np.zeros(staged.num_rows, np.int8), units)
     lengths = out.close(version)
-    for path in [staging, tmp / SIGNATURES_FILE, augmented]:
-        if path is not None:
-            path.unlink(missing_ok=True)
-    return lengths
+    if augmented is not None:
+        augmented.unlink()
+    return lengths, contaminated
 
 
 #: Train rows whose ids `_train_units` reads back at a time.
@@ -368,15 +383,19 @@ def run_pipeline(
     augment_progress: Callable[[str, int], None] | None = None,
     exclude: list[str | Path] | None = None,
     parent: str | None = None,
+    recipe_change: bool = False,
 ) -> RunResult:
     """Make (or find) the version of `name` built from `inputs` with the recipe, without the
     rows that the recipe's and `exclude`'s exclude files name. With `parent` (`NAME@VERSION`),
     a child version: the parent's rows in their splits, plus the new rows, put through the
-    parent's recipe and deduplicated against its rows (`child.py`, `child_plan.py`)."""
+    parent's recipe and deduplicated against its rows (`child.py`, `child_plan.py`); with
+    `recipe_change`, through the recipe given, the parent's rows re-filtered (`refilter.py`)."""
     check_name(name)
+    if recipe_change and not parent:
+        raise DataprepError("--recipe-change needs --from (it changes a child's recipe)")
     paths = check_inputs(inputs)
     root = store_root(store)
-    origin = open_parent(root, parent, recipe_path, paths) if parent else None
+    origin = open_parent(root, parent, recipe_path, paths, recipe_change) if parent else None
     recipe = origin.recipe if origin else load_recipe(recipe_path)
     if recipe.report.tokenizer:  # loaded (once a process) before any work: a bad name fails now
         load_tokenizer(recipe.report.tokenizer)
@@ -417,16 +436,18 @@ def run_pipeline(
             release_freed_memory()  # before the plan forks its workers, which inherit it all
             strata = row_strata(keys, recipe.split.stratify_by, get_kind(kind), recipe.fields,
                                 staging)
+            refiltered = _refilter(origin, recipe, decontam, files)
             plan = _plan(keys, recipe, load_sets, strata, plan_workers, staging, origin)
             release_freed_memory()
-            keep_lineage(tmp, staging, keys, plan, strata)
             augmented, stats = _augment(staging, kind, keys, plan, recipe, tmp, run, load_sets,
                                         augment_progress)
-            lengths = _second_pass(staging, kind, keys, plan, recipe, tmp, files, version,
-                                   augmented, decontam)
+            lengths, contaminated = _second_pass(staging, kind, keys, plan, recipe, tmp, files,
+                                                 version, augmented, decontam)
+            keep_lineage(tmp, staging, keys, plan, strata, contaminated)
+            for path in (staging, tmp / SIGNATURES_FILE):
+                path.unlink(missing_ok=True)
             if origin:
-                link_parent_splits(tmp, origin.ref.path)
-                inherit(run, origin)
+                _place_parent_splits(tmp, origin, refiltered, files, run, kind)
         finally:
             files.close()
         report = build_report(name, version, kind, run, plan, lengths,
@@ -438,7 +459,8 @@ def run_pipeline(
             "name": name, "version": version, "parent": previous,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"), "kind": kind,
             "inputs": [{**info, "rows": rows_before.get(info["path"], 0)} for info in inputs_info],
-            "recipe": resolved, "package_version": __version__,
+            "recipe": resolved, "recipe_dir": _recipe_dir(recipe, recipe_path, origin),
+            "package_version": __version__,
             "schema_version": SCHEMA_VERSION, "counts": report["counts"],
             "splits": {s: run.output[s] for s in SPLITS},
         }
@@ -452,6 +474,32 @@ def run_pipeline(
     return RunResult(name, version, final, created, report)
 
 
+def _refilter(origin: Parent | None, recipe: Recipe, decontam: Decontamination | None,
+              files: RunFiles) -> Refiltered | None:
+    """Under `--recipe-change`, the parent's rows through the new recipe's filters: the
+    survivors become the parent the plan sees (`refilter.py`)."""
+    if origin is None or not origin.changed:
+        return None
+    refiltered = refilter(origin.lineage, first_pass_stages(recipe, refilter=True), decontam,
+                          lambda records: files.remove(records, counter=Counter()))
+    origin.lineage = refiltered.lineage
+    return refiltered
+
+
+def _place_parent_splits(tmp: Path, origin: Parent, refiltered: Refiltered | None,
+                         files: RunFiles, run: RunCounts, kind: str) -> None:
+    """The parent's split files into the child's splits (linked, or written again without
+    the rows re-filtering removed), and the parent's rows into the child's counts."""
+    place = None
+    if refiltered is not None:
+        place = place_without(refiltered, lambda records: files.remove(records, Counter()),
+                              get_kind(kind).label_column)
+    link_parent_splits(tmp, origin.ref.path, place)
+    inherit(run, origin, refiltered)
+    if refiltered is not None:
+        run.recipe_change = refiltered.report(origin.changed)
+
+
 def _plan(keys: Keys, recipe: Recipe, load_sets, strata, workers: int, staging: Path,
           origin: Parent | None) -> Plan:
     """A fresh version's plan, or a child's (the new rows around the parent's)."""
@@ -461,6 +509,15 @@ def _plan(keys: Keys, recipe: Recipe, load_sets, strata, workers: int, staging: 
     if origin is None:
         return make_plan(keys, recipe, load_sets, strata, workers, sources_of)
     return child_plan(origin.lineage, keys, recipe, load_sets, strata, workers, sources_of)
+
+
+def _recipe_dir(recipe: Recipe, recipe_path: str | Path | None, origin: Parent | None
+                ) -> str | None:
+    """The folder relative paths of the recipe were looked up from (a child without a recipe
+    keeps its parent's), so a child made later from another folder finds them."""
+    if recipe_path is not None:
+        return str(recipe.base_dir)
+    return origin.manifest.get("recipe_dir") if origin else None
 
 
 def _exclusions(recipe: Recipe, exclude: list[str | Path] | None, inputs: list[Path]

@@ -72,6 +72,8 @@ class RunCounts:
     #: A child version's rows per split taken from its parent (None: not a child); they are
     #: in `output` too, and the accounting identity is that of the new rows.
     inherited: Counter | None = None
+    #: A child made with `--recipe-change`: what re-filtering the parent's rows removed
+    recipe_change: dict[str, Any] | None = None
     filter_measures: Counter = field(default_factory=Counter)  # quantity:bin -> rows
     # per split: measure -> int32 arrays of the rows written (field lengths, tokens), and which
     # rows are input rows (not augmented); the roles of their messages; augmented rows' labels
@@ -158,6 +160,8 @@ def build_report(name: str, version: str, kind: str, run: RunCounts, plan=None,
         "exclude": exclude or {"files": [], "removed": 0, "unmatched": 0},
         "decontamination": decontamination or no_decontamination(),
     }
+    if run.recipe_change is not None:
+        report["recipe_change"] = run.recipe_change
     report.update(_distributions(run, plan, lengths, recipe))
     errors = list(validator("report").iter_errors(report))
     if errors:
@@ -245,6 +249,12 @@ def print_report(report: dict[str, Any], console: Console | None = None) -> None
         if "inherited" in c:
             table.add_row(f"  inherited / new {split}",
                           f"{c['inherited'][split]} / {c['new'][split]}", style="dim")
+    change = report.get("recipe_change")
+    if change:
+        removed = sum(change["removed_by_reason"].values())
+        table.add_row("recipe change: parent rows re-filtered",
+                      f"{change['parent_rows_checked']} checked, {removed} removed "
+                      f"(changed: {', '.join(change['changed'])})")
     ok = "[green]holds[/green]" if report["accounting_ok"] else "[red]BROKEN[/red]"
     table.add_row("accounting identity", ok)
     leak = report["leakage"]

@@ -70,12 +70,13 @@ class StagesOutcome:
     removed: list[dict[str, Any]] = field(default_factory=list)
     counters: dict[str, Counter] = field(default_factory=dict)
     keys: dict[str, np.ndarray] = field(default_factory=dict)
+    kept: np.ndarray | None = None    # the input rows kept, as row numbers of the input batch
 
 
 def run_stages(stages: list[Stage], batch: Batch, examples: bool = False) -> StagesOutcome:
     """Run the stages in order, each on the rows the earlier ones kept; with `examples`, the
     first few removals of each reason carry their text (`add_example_texts`)."""
-    out = StagesOutcome(batch)
+    out = StagesOutcome(batch, kept=np.arange(batch.num_rows))
     for stage in stages:
         verdict = stage(out.batch)
         if verdict.table is not None:
@@ -94,6 +95,7 @@ def run_stages(stages: list[Stage], batch: Batch, examples: bool = False) -> Sta
             if records:
                 texts = out.batch._texts.filter(keep) if out.batch._texts is not None else None
                 out.batch = Batch(out.batch.table.filter(keep), out.batch.kind, texts)
+                out.kept = out.kept[keep.to_numpy(zero_copy_only=False)]
     return out
 
 
