@@ -271,7 +271,7 @@ def _augment(staging: Path, kind: str, keys: Keys, plan: Plan, recipe: Recipe, t
     path, stats = tmp / AUGMENTED_FILE, []
     with pa.ipc.new_stream(str(path), augmented_schema(record_kind)) as writer:
         for table, stat in augment_train(staging, record_kind, keys, plan.kept, plan.split,
-                                         recipe, load_sets, progress):
+                                         recipe, load_sets, progress, plan.parent):
             writer.write_table(table)
             run.augmented[stat.origin] += table.num_rows
             stats.append(stat)

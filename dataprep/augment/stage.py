@@ -94,13 +94,19 @@ Progress = Callable[[str, int], None]
 
 def augment_train(staging: Path, kind: RecordKind, keys: Keys, kept: np.ndarray,
                   split: np.ndarray, recipe: Recipe, load_sets: ShingleSets,
-                  progress: Progress | None = None) -> Iterator[tuple[pa.Table, AugmenterStats]]:
+                  progress: Progress | None = None, parent: Any = None
+                  ) -> Iterator[tuple[pa.Table, AugmenterStats]]:
     """Run every augment entry of the recipe in order; yields each entry's accepted rows (in the
-    staged schema plus provenance) and its stats. The pipeline writes and counts the rows."""
+    staged schema plus provenance) and its stats. The pipeline writes and counts the rows. In a
+    child version (`parent`: its parent's lineage) the new train rows are augmented, and the
+    candidates are deduplicated against the parent's train rows too."""
     if not recipe.augment:
         return
     train_rows = np.flatnonzero(kept & (split == 0))
     train = TrainIndex(train_rows, keys, load_sets)
+    if parent is not None:
+        train.parent = parent
+        train.parent_rows = np.flatnonzero(parent.column("split") == 0)
     schema = augmented_schema(kind)
     accepted_texts: list[pa.Array] = []
     for index, spec in enumerate(recipe.augment):
