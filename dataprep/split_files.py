@@ -13,7 +13,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-import datasets
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -177,6 +176,8 @@ def _write_split_metadata(split_dir: Path, split: str, schema: pa.Schema, finger
     """`dataset_info.json` and `state.json` as `Dataset.save_to_disk` writes them, for the Arrow
     file written in place: saving through `datasets` would copy every split once more, reading it
     through a memory map whose pages all count as the run's memory."""
+    import datasets  # ~1 s of imports: here, so that a command that writes no split never pays
+
     info = datasets.DatasetInfo(features=datasets.Features.from_arrow_schema(schema))
     info.write_to_directory(str(split_dir))
     state = {"_data_files": [{"filename": SPLIT_DATA_FILE}],
