@@ -7,14 +7,27 @@ weekly version cost as much as a fresh run, so each version keeps, in `lineage/`
 fresh version's kept rows in input order; a child's: its parent's entries, then its own kept
 new rows):
 
-- `keys.arrow`: the exact-dedup hashes, text length, label, group, language, stratum, split,
-  split unit, id and source of each row;
-- `signatures.npy`: their MinHash signatures, a (rows x num_perm) uint32 matrix, read through a
-  memory map (only the rows a search touches are paged in);
-- `rows-NNNNN.arrow`: the rows as the first pass kept them (the staging file's columns), one
-  file a generation, hard-linked from the parent (never copied): the exact Jaccard of a
-  candidate pair needs the parent row's words (only candidate rows are read), and a child made
-  with `--recipe-change` puts the parent's rows through its filters again.
+Every kept row belongs to one generation (the run that first kept it), and each generation has
+its own files, numbered in order; a child hard-links its parent's generations' files (versions
+are immutable, so they may share bytes) and adds its own, so a version's lineage costs what its
+new rows cost, however long its chain:
+
+- `keys-NNNNN.arrow`: the exact-dedup hashes, text length, label, group, language, stratum,
+  split, split unit, id and source of each row;
+- `signatures-NNNNN.npy`: their MinHash signatures, a (rows x num_perm) uint32 matrix, read
+  through a memory map (only the rows a search touches are paged in);
+- `bands-NNNNN-BxR.npy`: their LSH band keys for B bands of R rows (the banding of the dedup
+  search and of the leakage check, `neardup.DEDUP` and `LEAKAGE` at the recipe's threshold),
+  as `neardup.SortedBands` stores them, so a child bands only its new rows and looks their keys
+  up here; a child whose recipe asks for another banding (or a generation without the file)
+  bands the parent's signatures again, as before these files existed;
+- `rows-NNNNN.arrow`: the rows as the first pass kept them (the staging file's columns): the
+  exact Jaccard of a candidate pair needs the parent row's words (only candidate rows are
+  read), and a child made with `--recipe-change` puts the parent's rows through its filters
+  again.
+
+A version made before generations existed has one `keys.arrow` and one `signatures.npy` (for
+all its rows, whatever its chain): it is read as one generation without band files.
 
 The child's split files are the parent's, hard-linked (`link_parent_splits`), plus one file of
 new rows a split, all named in each split's `state.json`, so the parent's rows are never copied.
@@ -24,8 +37,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +48,25 @@ import pyarrow as pa
 
 from .errors import DataprepError
 from .kinds import get_kind
-from .neardup import ShingleSetTable, shingle_sets_of
+from .minhash import band_keys
+from .neardup import (
+    DEDUP,
+    LEAKAGE,
+    NearDupIndex,
+    ShingleSetTable,
+    SortedBands,
+    shingle_sets_of,
+    sort_band_keys,
+)
 from .staging import staged_rows
 from .store import SPLITS, VersionRef
 from .textview import normalise_for_dedup
 
 LINEAGE_DIR = "lineage"
+#: The one-generation layout of versions made before generations existed.
 KEYS_FILE, SIGNATURES_FILE = "keys.arrow", "signatures.npy"
+KEYS_PART, SIGNATURES_PART = "keys-{:05d}.arrow", "signatures-{:05d}.npy"
+BANDS_PART, BANDS_NAME = "bands-{:05d}-{}x{}.npy", re.compile(r"bands-(\d{5})-(\d+)x(\d+)\.npy")
 #: Rows read back, written or copied at a time.
 CHUNK = 65536
 
@@ -52,15 +78,56 @@ KEYS_SCHEMA = pa.schema([
 
 
 @dataclass
+class Generation:
+    """The files of the rows one run kept: keys, signatures and band keys by (bands, rows)."""
+
+    keys: Path
+    signatures: Path
+    rows: int
+    bands: dict[tuple[int, int], Path] = field(default_factory=dict)
+
+
+class StackedRows:
+    """Row matrices (memory-mapped) read as one, in order: a version's signatures, one matrix
+    a generation, never copied into one file or one array."""
+
+    def __init__(self, parts: list[np.ndarray], width: int) -> None:
+        self.parts = parts
+        self.starts = np.cumsum([0] + [len(part) for part in parts], dtype=np.int64)
+        self.shape = (int(self.starts[-1]), width)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, idx) -> np.ndarray:
+        """Rows `idx` (an int array or a slice), in that order."""
+        if isinstance(idx, slice):
+            idx = np.arange(*idx.indices(self.shape[0]))
+        idx = np.asarray(idx, dtype=np.int64)
+        if len(self.parts) == 1:
+            return np.asarray(self.parts[0][idx])
+        out = np.empty((idx.size, self.shape[1]), np.uint32)
+        part = np.searchsorted(self.starts, idx, "right") - 1
+        for k in np.unique(part).tolist():
+            here = part == k
+            out[here] = self.parts[k][idx[here] - self.starts[k]]
+        return out
+
+
+@dataclass
 class Lineage:
     """A version's lineage files read back: the compact columns in memory, the signatures
-    mapped, the rows left on disk until a candidate pair needs them."""
+    mapped, the rows left on disk until a candidate pair needs them. `generations` is empty
+    for a lineage built in memory (its keys and signatures are then written out whole)."""
 
     path: Path
     kind: str
     keys: pa.Table
-    sigs: np.ndarray              # (rows, num_perm) uint32, memory-mapped
+    sigs: Any                     # (rows, num_perm) uint32: a StackedRows or an array
     row_parts: list[Path]
+    generations: list[Generation] = field(default_factory=list)
+    #: Band keys of every row by (bands, rows), where every generation stores them.
+    bands: dict[tuple[int, int], SortedBands] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return self.keys.num_rows
@@ -100,24 +167,75 @@ def read_lineage(ref: VersionRef, kind: str) -> Lineage:
     """The lineage of a stored version; a version made before lineage existed (or a damaged
     one) is a one-line error naming it."""
     folder = ref.path / LINEAGE_DIR
-    keys_path, sigs_path = folder / KEYS_FILE, folder / SIGNATURES_FILE
-    if not keys_path.is_file() or not sigs_path.is_file():
+    generations = _generations(folder)
+    if not generations:
         raise DataprepError(f"{ref.name}@{ref.version}: has no {LINEAGE_DIR}/ folder (made "
                             "before child versions existed), so it cannot be a parent; run "
                             "its inputs again to make a version that can")
     try:
-        with pa.memory_map(str(keys_path)) as source:
-            keys = pa.ipc.open_stream(source).read_all()
-        sigs = _load_signatures(sigs_path)
+        tables, sigs = [], []
+        for gen in generations:
+            with pa.memory_map(str(gen.keys)) as source:
+                tables.append(pa.ipc.open_stream(source).read_all())
+            sigs.append(_load_array(gen.signatures))
+            gen.rows = tables[-1].num_rows
+        bands = _read_bands(generations)
     except (OSError, ValueError) as exc:
         raise DataprepError(f"{folder}: damaged lineage ({str(exc)[:100]})") from None
-    if keys.schema != KEYS_SCHEMA or len(sigs) != keys.num_rows:
-        raise DataprepError(f"{folder}: damaged lineage ({keys.num_rows} key rows, "
-                            f"{len(sigs)} signature rows)")
-    return Lineage(folder, kind, keys, sigs, sorted(folder.glob("rows-*.arrow")))
+    _check_generations(folder, generations, tables, sigs, bands)
+    keys = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+    stacked = StackedRows(sigs, sigs[0].shape[1])
+    return Lineage(folder, kind, keys, stacked, sorted(folder.glob("rows-*.arrow")),
+                   generations, _whole_bands(generations, bands))
 
 
-def _load_signatures(path: Path) -> np.ndarray:
+def _generations(folder: Path) -> list[Generation]:
+    """The generations' files in order (the older layout: one generation); [] if none."""
+    if (folder / KEYS_FILE).is_file() and (folder / SIGNATURES_FILE).is_file():
+        return [Generation(folder / KEYS_FILE, folder / SIGNATURES_FILE, 0)]
+    found = []
+    while (folder / KEYS_PART.format(len(found))).is_file():
+        k = len(found)
+        found.append(Generation(folder / KEYS_PART.format(k), folder / SIGNATURES_PART.format(k),
+                                0))
+    for path in folder.glob("bands-*.npy"):
+        named = BANDS_NAME.fullmatch(path.name)
+        if named and int(named[1]) < len(found):
+            found[int(named[1])].bands[int(named[2]), int(named[3])] = path
+    return found
+
+
+def _read_bands(generations: list[Generation]) -> dict[tuple[int, int], list[np.ndarray]]:
+    """Each banding every generation stores, its matrices mapped in generation order."""
+    common = set.intersection(*(set(gen.bands) for gen in generations))
+    return {shape: [_load_array(gen.bands[shape]) for gen in generations]
+            for shape in sorted(common)}
+
+
+def _check_generations(folder: Path, generations: list[Generation], tables: list[pa.Table],
+                       sigs: list[np.ndarray], bands: dict) -> None:
+    """Every generation's keys, signatures and band keys must agree, or the lineage is
+    damaged (a child built on it would pair the wrong rows)."""
+    widths = {part.shape[1] if part.ndim == 2 else -1 for part in sigs}
+    for k, (table, part) in enumerate(zip(tables, sigs, strict=True)):
+        if not generations[k].signatures.is_file() or table.schema != KEYS_SCHEMA or \
+                len(part) != table.num_rows or len(widths) != 1:
+            raise DataprepError(f"{folder}: damaged lineage (generation {k}: "
+                                f"{table.num_rows} key rows, {len(part)} signature rows)")
+    for (n_bands, _), parts in bands.items():
+        for k, (table, part) in enumerate(zip(tables, parts, strict=True)):
+            if part.dtype != np.uint64 or part.shape != (n_bands, table.num_rows):
+                raise DataprepError(f"{folder}: damaged lineage (generation {k}: band keys "
+                                    f"{part.shape}, {table.num_rows} rows)")
+
+
+def _whole_bands(generations: list[Generation], bands: dict) -> dict:
+    offsets = np.cumsum([0] + [gen.rows for gen in generations]).tolist()
+    return {shape: SortedBands(parts, offsets[:-1], offsets[-1])
+            for shape, parts in bands.items()}
+
+
+def _load_array(path: Path) -> np.ndarray:
     try:
         return np.load(path, mmap_mode="r")
     except ValueError:  # an empty matrix cannot be mapped
@@ -145,9 +263,9 @@ def _keys_table(keys: Any, kept: np.ndarray, plan: Any, strata: Any, ids: list[p
 
 def keep_lineage(tmp: Path, staging: Path, keys: Any, plan: Any, strata: Any) -> None:
     """Write `lineage/` of the version being built in `tmp` (before the second pass, which
-    removes the staging and signature files read here): a child's parent entries first (its
-    keys streamed, its row parts hard-linked), then this run's kept rows with their planned
-    split and unit, their staging rows streamed into a row part of their own."""
+    removes the staging and signature files read here): a child's parent generations first
+    (their files hard-linked, never copied), then this run's kept rows as a generation of their
+    own, with their planned split and unit, their staging rows streamed into a row part."""
     folder = tmp / LINEAGE_DIR
     folder.mkdir()
     parent: Lineage | None = plan.parent
@@ -155,6 +273,7 @@ def keep_lineage(tmp: Path, staging: Path, keys: Any, plan: Any, strata: Any) ->
     parts = parent.row_parts if parent is not None else []
     for k, path in enumerate(parts):
         _link(path, folder / f"rows-{k:05d}.arrow")
+    gen = _inherit_generations(folder, parent)
     with pa.OSFile(str(staging)) as source:
         schema = pa.ipc.open_stream(source).schema
     ids, sources = [], []
@@ -163,31 +282,58 @@ def keep_lineage(tmp: Path, staging: Path, keys: Any, plan: Any, strata: Any) ->
             writer.write_table(table)
             ids += [c.cast(pa.string()) for c in table.column("id").chunks]
             sources += [c.cast(pa.string()) for c in table.column("source").chunks]
-    with pa.ipc.new_stream(str(folder / KEYS_FILE), KEYS_SCHEMA) as writer:
-        if parent is not None:
-            writer.write_table(parent.keys)
+    with pa.ipc.new_stream(str(folder / KEYS_PART.format(gen)), KEYS_SCHEMA) as writer:
         writer.write_table(_keys_table(keys, kept, plan, strata, ids, sources))
-    before = len(parent) if parent is not None else 0
     width = parent.sigs.shape[1] if parent is not None else keys.sigs.shape[1]
-    if before + len(kept) == 0:  # numpy cannot map an empty file
-        np.save(folder / SIGNATURES_FILE, np.zeros((0, width), np.uint32))
-    else:
-        _write_signatures(folder / SIGNATURES_FILE, parent, keys.sigs, kept, width)
+    sigs = _write_signatures(folder / SIGNATURES_PART.format(gen), keys.sigs, kept, width)
+    threshold = getattr(plan, "leakage", {}).get("threshold")
+    if threshold is not None:
+        _write_bands(folder, gen, sigs, threshold)
 
 
-def _write_signatures(path: Path, parent: Lineage | None, sigs: Any, kept: np.ndarray,
-                      width: int) -> None:
-    """The parent's signature rows, then this run's kept rows', a chunk at a time."""
-    before = len(parent) if parent else 0
-    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint32,
-                                    shape=(before + len(kept), width))
-    for lo in range(0, before, CHUNK):
-        hi = min(lo + CHUNK, before)
-        out[lo:hi] = parent.sigs[lo:hi]
-    for lo in range(0, len(kept), CHUNK):
-        out[before + lo:before + lo + CHUNK] = sigs[kept[lo:lo + CHUNK]]
+def _inherit_generations(folder: Path, parent: Lineage | None) -> int:
+    """The parent's generations in `folder` (hard links; a lineage built in memory written out
+    as one generation): the number this run's generation takes."""
+    if parent is None:
+        return 0
+    if not parent.generations:
+        with pa.ipc.new_stream(str(folder / KEYS_PART.format(0)), KEYS_SCHEMA) as writer:
+            writer.write_table(parent.keys)
+        _write_signatures(folder / SIGNATURES_PART.format(0), parent.sigs,
+                          np.arange(len(parent)), parent.sigs.shape[1])
+        return 1
+    for k, gen in enumerate(parent.generations):
+        _link(gen.keys, folder / KEYS_PART.format(k))
+        _link(gen.signatures, folder / SIGNATURES_PART.format(k))
+        for (bands, rows), path in gen.bands.items():
+            _link(path, folder / BANDS_PART.format(k, bands, rows))
+    return len(parent.generations)
+
+
+def _write_signatures(path: Path, sigs: Any, rows: np.ndarray, width: int) -> np.ndarray:
+    """The given rows of `sigs`, a chunk at a time; the matrix written, as an array (mapped)."""
+    if len(rows) == 0:  # numpy cannot map an empty file
+        out = np.zeros((0, width), np.uint32)
+        np.save(path, out)
+        return out
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint32, shape=(len(rows), width))
+    for lo in range(0, len(rows), CHUNK):
+        out[lo:lo + CHUNK] = sigs[rows[lo:lo + CHUNK]]
     out.flush()
-    del out
+    return out
+
+
+def _write_bands(folder: Path, gen: int, sigs: np.ndarray, threshold: float) -> None:
+    """This generation's band keys for the bandings a child's plan searches with (dedup's
+    and the leakage check's at the recipe's threshold), so a child bands only its new rows."""
+    done = set()
+    for sensitivity in (DEDUP, LEAKAGE):
+        index = NearDupIndex(sigs, threshold, sensitivity)
+        if (index.bands, index.rows) in done:
+            continue
+        done.add((index.bands, index.rows))
+        keys = band_keys(sigs, index.bands, index.rows)
+        np.save(folder / BANDS_PART.format(gen, index.bands, index.rows), sort_band_keys(keys))
 
 
 def _link(source: Path, target: Path) -> None:
