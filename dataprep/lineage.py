@@ -66,6 +66,8 @@ LINEAGE_DIR = "lineage"
 #: The one-generation layout of versions made before generations existed.
 KEYS_FILE, SIGNATURES_FILE = "keys.arrow", "signatures.npy"
 KEYS_PART, SIGNATURES_PART = "keys-{:05d}.arrow", "signatures-{:05d}.npy"
+#: The split metadata `datasets` derives from a split schema (`split_files._dataset_info`).
+SPLIT_INFO_FILE = "split-info.json"
 BANDS_PART, BANDS_NAME = "bands-{:05d}-{}x{}.npy", re.compile(r"bands-(\d{5})-(\d+)x(\d+)\.npy")
 #: Rows read back, written or copied at a time.
 CHUNK = 65536
@@ -274,6 +276,8 @@ def keep_lineage(tmp: Path, staging: Path, keys: Any, plan: Any, strata: Any) ->
     for k, path in enumerate(parts):
         _link(path, folder / f"rows-{k:05d}.arrow")
     gen = _inherit_generations(folder, parent)
+    if parent is not None and (parent.path / SPLIT_INFO_FILE).is_file():
+        _link(parent.path / SPLIT_INFO_FILE, folder / SPLIT_INFO_FILE)
     with pa.OSFile(str(staging)) as source:
         schema = pa.ipc.open_stream(source).schema
     ids, sources = [], []

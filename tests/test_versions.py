@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -428,3 +429,34 @@ def test_stored_band_keys_give_the_pairs_banding_gives(seed):
                               plain.candidates(searched, across=partial))
         assert np.array_equal(looked.candidates(searched[1:], across=across),
                               plain.candidates(searched[1:], across=across))
+
+
+def test_a_child_writes_its_split_metadata_without_importing_datasets(chain, tmp_path):
+    """The parent's lineage remembers the `dataset_info.json` datasets wrote for its split
+    schema; a child (whose rows have those columns) writes the same bytes from it, in a
+    process that never imports datasets."""
+    import pyarrow as pa
+
+    v1, c = chain["v"][0], chain["files"][2]
+    store = tmp_path / "store"
+    shutil.copytree(v1.path, store / "copy" / v1.version)
+    code = ("import json, sys\nfrom dataprep.pipeline import run_pipeline\n"
+            f"made = run_pipeline([{str(c)!r}], 'copy', None, {str(store)!r}, "
+            f"parent='copy@{v1.version}')\n"
+            "print(json.dumps([str(made.path), 'datasets' in sys.modules]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    child, imported = json.loads(done.stdout.strip().splitlines()[-1])
+    assert imported is False
+    child = Path(child)
+    for split in ("train", "validation", "test"):
+        [own] = sorted((child / split).glob("data-*.arrow"))[-1:]
+        with pa.memory_map(str(own)) as source:
+            schema = pa.ipc.open_stream(source).schema
+        (tmp_path / split).mkdir()
+        datasets.DatasetInfo(features=datasets.Features.from_arrow_schema(schema)
+                             ).write_to_directory(str(tmp_path / split))
+        assert (child / split / "dataset_info.json").read_bytes() == \
+            (tmp_path / split / "dataset_info.json").read_bytes()
+    assert by_id(child).items() >= by_id(v1.path).items()
