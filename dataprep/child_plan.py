@@ -11,9 +11,11 @@ the same files in the same order makes the same splits. For each file, the fresh
 
 - exact: a row whose key a placed row (or an earlier row of its file) has is removed naming it;
 - near: candidates are searched among the placed rows and the file's rows, with every placed row
-  given the same `across` code, so no pair of placed rows is looked at again; a row at or above
-  the threshold to a placed row is removed naming the most similar one; the file's rows left are
-  deduplicated among themselves as a fresh run does (longest, then earliest, kept);
+  given the same `across` code, so no pair of placed rows is looked at again (and where the
+  parent's lineage stores its band keys, only the rows after the parent's are banded and looked
+  up in them: `NearDupIndex(stored=...)`, the same pairs); a row at or above the threshold to a
+  placed row is removed naming the most similar one; the file's rows left are deduplicated
+  among themselves as a fresh run does (longest, then earliest, kept);
 - split: a kept row of a placed row's `group_by` group goes to that group's split and unit; any
   other kept row whose unit (near-duplicate cluster and group, through dropped rows too) holds a
   placed row goes to the earliest such row's (where a unit joins placed rows of different

@@ -7,6 +7,8 @@ different appetite for recall, so they share this chain:
    `datasketch.MinHashLSH`, for a threshold a margin below the real one, weighting recall);
 2. screen: candidates whose MinHash estimate is far below the threshold are dropped;
 3. verify: the exact Jaccard of the rows' word-shingle sets decides.
+A child version's search starts from its parent's band keys, stored in its lineage sorted per
+band (`SortedBands`), so only the new rows are banded.
 """
 
 from __future__ import annotations
