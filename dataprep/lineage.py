@@ -48,7 +48,7 @@ import pyarrow as pa
 
 from .errors import DataprepError
 from .kinds import get_kind
-from .minhash import band_keys
+from .minhash import band_keys, remember_lsh_params
 from .neardup import (
     DEDUP,
     LEAKAGE,
@@ -66,6 +66,8 @@ LINEAGE_DIR = "lineage"
 #: The one-generation layout of versions made before generations existed.
 KEYS_FILE, SIGNATURES_FILE = "keys.arrow", "signatures.npy"
 KEYS_PART, SIGNATURES_PART = "keys-{:05d}.arrow", "signatures-{:05d}.npy"
+#: The (bands, rows) of each banding the version's run searched with.
+LSH_FILE = "lsh-params.json"
 #: The split metadata `datasets` derives from a split schema (`split_files._dataset_info`).
 SPLIT_INFO_FILE = "split-info.json"
 BANDS_PART, BANDS_NAME = "bands-{:05d}-{}x{}.npy", re.compile(r"bands-(\d{5})-(\d+)x(\d+)\.npy")
@@ -185,6 +187,7 @@ def read_lineage(ref: VersionRef, kind: str) -> Lineage:
     except (OSError, ValueError) as exc:
         raise DataprepError(f"{folder}: damaged lineage ({str(exc)[:100]})") from None
     _check_generations(folder, generations, tables, sigs, bands)
+    _remember_lsh_params(folder)
     keys = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
     stacked = StackedRows(sigs, sigs[0].shape[1])
     return Lineage(folder, kind, keys, stacked, sorted(folder.glob("rows-*.arrow")),
@@ -329,15 +332,35 @@ def _write_signatures(path: Path, sigs: Any, rows: np.ndarray, width: int) -> np
 
 def _write_bands(folder: Path, gen: int, sigs: np.ndarray, threshold: float) -> None:
     """This generation's band keys for the bandings a child's plan searches with (dedup's
-    and the leakage check's at the recipe's threshold), so a child bands only its new rows."""
-    done = set()
+    and the leakage check's at the recipe's threshold), so a child bands only its new rows,
+    and the (bands, rows) each banding's search chose (`LSH_FILE`)."""
+    done, chosen = set(), []
     for sensitivity in (DEDUP, LEAKAGE):
         index = NearDupIndex(sigs, threshold, sensitivity)
+        chosen.append({"threshold": index.tuned, "num_perm": sigs.shape[1],
+                       "recall_weight": sensitivity.recall_weight, "bands": index.bands,
+                       "rows": index.rows})
         if (index.bands, index.rows) in done:
             continue
         done.add((index.bands, index.rows))
         keys = band_keys(sigs, index.bands, index.rows)
         np.save(folder / BANDS_PART.format(gen, index.bands, index.rows), sort_band_keys(keys))
+    (folder / LSH_FILE).write_text(json.dumps(chosen), encoding="utf-8")
+
+
+def _remember_lsh_params(folder: Path) -> None:
+    """The (bands, rows) the version's own run chose, so a child does not search for them
+    again (~0.3 s); a file that does not parse is damage."""
+    path = folder / LSH_FILE
+    if not path.is_file():
+        return
+    try:
+        for entry in json.loads(path.read_text(encoding="utf-8")):
+            remember_lsh_params(float(entry["threshold"]), int(entry["num_perm"]),
+                                float(entry["recall_weight"]), int(entry["bands"]),
+                                int(entry["rows"]))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DataprepError(f"{path}: damaged lineage ({str(exc)[:100]})") from None
 
 
 def _link(source: Path, target: Path) -> None:

@@ -95,8 +95,8 @@ class NearDupIndex:
         they hold this banding, a search that takes all of those rows with one `across` code
         bands only the rows after them (`_looked_up_codes`)."""
         self.sigs, self.threshold = sigs, threshold
-        tuned = max(threshold - sensitivity.margin, sensitivity.floor)
-        self.bands, self.rows = lsh_params(tuned, sigs.shape[1], sensitivity.recall_weight)
+        self.tuned = max(threshold - sensitivity.margin, sensitivity.floor)
+        self.bands, self.rows = lsh_params(self.tuned, sigs.shape[1], sensitivity.recall_weight)
         self.stored = (stored or {}).get((self.bands, self.rows))
 
     def _pair_codes(self, rows: np.ndarray, workers: int, across: np.ndarray | None

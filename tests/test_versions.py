@@ -327,6 +327,13 @@ def test_a_grandchild_links_every_generations_files_and_reads_them_as_one(chain)
     assert [g.rows for g in lineages[2].generations] == [
         len(lineages[0]), len(lineages[1]) - len(lineages[0]), len(lineages[2]) - len(lineages[1])]
     assert len(lineages[2].bands) == 2
+    from dataprep.minhash import search_lsh_params
+
+    chosen = json.loads((folders[2] / "lsh-params.json").read_text())
+    assert [(c["bands"], c["rows"]) for c in chosen] == sorted(lineages[2].bands)
+    for c in chosen:  # what the grid search gives, recorded so a child need not search
+        assert search_lsh_params(c["threshold"], c["num_perm"], c["recall_weight"]) == \
+            (c["bands"], c["rows"])
     for older in lineages[:2]:
         rows = np.arange(len(older))
         assert (lineages[2].sigs[rows] == older.sigs[rows]).all()
@@ -387,6 +394,11 @@ def test_damaged_band_keys_are_a_one_line_error(chain, tmp_path):
     for k in range(2):
         np.save(folder / f"bands-{k:05d}-20x6.npy", np.zeros((20, 3), np.uint64))
     with pytest.raises(DataprepError, match="damaged lineage"):
+        run_pipeline([str(chain["files"][2])], "old", None, store, parent=f"old@{v2.version}")
+    for k in range(2):
+        (folder / f"bands-{k:05d}-20x6.npy").unlink()
+    (folder / "lsh-params.json").write_text('[{"threshold": 0.7}]', encoding="utf-8")
+    with pytest.raises(DataprepError, match="lsh-params.json: damaged lineage"):
         run_pipeline([str(chain["files"][2])], "old", None, store, parent=f"old@{v2.version}")
 
 
