@@ -5,7 +5,7 @@ them around the parent's fixed splits. Re-reading and re-hashing the parent woul
 weekly version cost as much as a fresh run, so each version keeps, in `lineage/` (a folder
 `datasets.load_from_disk` never looks at), one entry per kept input row in a fixed order (a
 fresh version's kept rows in input order; a child's: its parent's entries, then its own kept
-new rows):
+new rows).
 
 Every kept row belongs to one generation (the run that first kept it), and each generation has
 its own files, numbered in order; a child hard-links its parent's generations' files (versions
@@ -25,6 +25,12 @@ new rows cost, however long its chain:
   exact Jaccard of a candidate pair needs the parent row's words (only candidate rows are
   read), and a child made with `--recipe-change` puts the parent's rows through its filters
   again.
+
+Two small files serve a child's start: `lsh-params.json`, the (bands, rows) the run's LSH
+search chose for each banding (a child records them rather than search the grid again), and
+`split-info.json`, the `dataset_info.json` datasets wrote for the split schema
+(`split_files._write_dataset_info`: a child links its parent's and writes the same bytes
+without importing datasets).
 
 A version made before generations existed has one `keys.arrow` and one `signatures.npy` (for
 all its rows, whatever its chain): it is read as one generation without band files.
