@@ -61,6 +61,7 @@ from .neardup import (
     NearDupIndex,
     ShingleSetTable,
     SortedBands,
+    StackedRows,
     shingle_sets_of,
     sort_band_keys,
 )
@@ -95,33 +96,6 @@ class Generation:
     signatures: Path
     rows: int
     bands: dict[tuple[int, int], Path] = field(default_factory=dict)
-
-
-class StackedRows:
-    """Row matrices (memory-mapped) read as one, in order: a version's signatures, one matrix
-    a generation, never copied into one file or one array."""
-
-    def __init__(self, parts: list[np.ndarray], width: int) -> None:
-        self.parts = parts
-        self.starts = np.cumsum([0] + [len(part) for part in parts], dtype=np.int64)
-        self.shape = (int(self.starts[-1]), width)
-
-    def __len__(self) -> int:
-        return self.shape[0]
-
-    def __getitem__(self, idx) -> np.ndarray:
-        """Rows `idx` (an int array or a slice), in that order."""
-        if isinstance(idx, slice):
-            idx = np.arange(*idx.indices(self.shape[0]))
-        idx = np.asarray(idx, dtype=np.int64)
-        if len(self.parts) == 1:
-            return np.asarray(self.parts[0][idx])
-        out = np.empty((idx.size, self.shape[1]), np.uint32)
-        part = np.searchsorted(self.starts, idx, "right") - 1
-        for k in np.unique(part).tolist():
-            here = part == k
-            out[here] = self.parts[k][idx[here] - self.starts[k]]
-        return out
 
 
 @dataclass
