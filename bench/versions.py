@@ -1,6 +1,6 @@
 """A child version against a fresh run: what growing a version by a week's logs costs.
 
-    python bench/versions.py [--rows 200000] [--new 10000] [--repeats 1]
+    python bench/versions.py [--rows 200000] [--new 10000] [--repeats 1] [--profile]
 
 One generated corpus (bench/dataprep_throughput.py's: ~100 words a row, 5% other languages,
 planted exact and near duplicates, so the new rows copy old ones as a week's logs do) is cut in
@@ -13,7 +13,9 @@ two files: `parent.jsonl` (--rows rows) and `new.jsonl` (the --new rows after th
 
 Printed: wall time, rows/s of input and peak memory of each, and the child's wall time as a share
 of the fresh run's (target: at most 15%). The child and fresh versions are checked to hold the
-same number of input rows, and the child's parent rows to be in the parent's splits.
+same number of input rows, and the child's parent rows to be in the parent's splits. With
+`--profile`, the child is made once more under cProfile in one process (DATAPREP_WORKERS=1) and
+the time of its steps and of the plan's heaviest functions is printed.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pstats
 import shutil
 import sys
 import tempfile
@@ -51,6 +54,37 @@ def dataprep(store: Path, name: str, recipe: Path, *args: str) -> Measured:
         raise SystemExit(f"dataprep run failed (exit {measured.returncode}):\n"
                          f"{measured.stderr[-3000:]}")
     return measured
+
+
+#: The child's steps: (file under dataprep/, function) and what the profile calls them.
+STEPS = [(("pipeline.py", "_first_pass"), "first pass"), (("child_plan.py", "child_plan"), "plan"),
+         (("lineage.py", "keep_lineage"), "lineage written"),
+         (("pipeline.py", "_second_pass"), "second pass"),
+         (("parent_splits.py", "link_parent_splits"), "split files linked")]
+
+
+def profile_child(store: Path, recipe: Path, new_file: Path, parent: str) -> None:
+    """The child made again under cProfile: its steps' cumulative seconds, then those of the
+    plan's and the lineage's functions."""
+    shutil.rmtree(store / "profiled", ignore_errors=True)
+    shutil.copytree(store / "bench" / parent, store / "profiled" / parent)
+    prof = store.parent / "child.prof"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "DATAPREP_WORKERS": "1"}
+    cmd = [sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "dataprep", "run",
+           str(new_file), "--from", f"profiled@{parent}", "--name", "profiled", "--store",
+           str(store), "--recipe", str(recipe), "-q"]
+    measured = measure(cmd, env=env, cwd=store.parent)
+    if measured.returncode:
+        raise SystemExit(f"the profiled child failed:\n{measured.stderr[-3000:]}")
+    stats = pstats.Stats(str(prof))
+    print(f"\n## the child under cProfile, one process: {measured.seconds:.1f} s in all")
+    for (file, function), what in STEPS:
+        found = [v[3] for k, v in stats.stats.items()
+                 if k[0].endswith(f"dataprep/{file}") and k[2] == function]
+        print(f"- {what}: {sum(found):.2f} s")
+    print("\nthe plan's and the lineage's functions by cumulative seconds:")
+    stats.sort_stats("cumulative").print_stats(r"dataprep/(child_plan|neardup|minhash|lineage)",
+                                               20)
 
 
 def fastest(repeats: int, run) -> Measured:
@@ -85,6 +119,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200_000, help="rows of the parent")
     parser.add_argument("--new", type=int, default=10_000, help="rows the child adds")
     parser.add_argument("--repeats", type=int, default=1, help="best of this many runs each")
+    parser.add_argument("--profile", action="store_true", help="profile the child once more")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-versions-"))
     try:
@@ -118,6 +153,8 @@ def main() -> None:
         print(line("fresh: all rows", args.rows + args.new, fresh))
         verdict = "meets" if ratio <= TARGET else "misses"
         print(f"\nchild / fresh wall time: {ratio:.1%} ({verdict} the {TARGET:.0%} target)")
+        if args.profile:
+            profile_child(store, recipe, new_file, parent)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

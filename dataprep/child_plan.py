@@ -11,9 +11,11 @@ the same files in the same order makes the same splits. For each file, the fresh
 
 - exact: a row whose key a placed row (or an earlier row of its file) has is removed naming it;
 - near: candidates are searched among the placed rows and the file's rows, with every placed row
-  given the same `across` code, so no pair of placed rows is looked at again; a row at or above
-  the threshold to a placed row is removed naming the most similar one; the file's rows left are
-  deduplicated among themselves as a fresh run does (longest, then earliest, kept);
+  given the same `across` code, so no pair of placed rows is looked at again (and where the
+  parent's lineage stores its band keys, only the rows after the parent's are banded and looked
+  up in them: `NearDupIndex(stored=...)`, the same pairs); a row at or above the threshold to a
+  placed row is removed naming the most similar one; the file's rows left are deduplicated
+  among themselves as a fresh run does (longest, then earliest, kept);
 - split: a kept row of a placed row's `group_by` group goes to that group's split and unit; any
   other kept row whose unit (near-duplicate cluster and group, through dropped rows too) holds a
   placed row goes to the earliest such row's (where a unit joins placed rows of different
@@ -30,7 +32,7 @@ the same files in the same order makes the same splits. For each file, the fresh
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -62,6 +64,8 @@ class Placed:
     lengths: np.ndarray
     groups: np.ndarray      # one group numbering for parent and new rows, -1: none
     next_unit: int
+    #: the parent's stored band keys (`Lineage.bands`): searches band only the other rows
+    bands: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -105,7 +109,7 @@ def child_plan(parent: Lineage, keys: Keys, recipe: Recipe, load_new_sets, strat
         exact=np.concatenate([parent.exact, keys.exact]).astype(np.uint64),
         lengths=np.concatenate([parent.column("chars"), keys.chars]).astype(np.int64),
         groups=_joint_codes(parent.strings("group"), keys.groups, keys.group_names),
-        next_unit=int(parent.column("unit").max()) + 1 if p else 0)
+        next_unit=int(parent.column("unit").max()) + 1 if p else 0, bands=parent.bands)
     codes = _named_codes(strata)
     files = keys.files if keys.files is not None else np.zeros(n, np.int32)
     plans, checked, leaks, merged = [], 0, [], 0
@@ -179,7 +183,7 @@ def _near(placed: Placed, fixed: np.ndarray, rows: np.ndarray, unique: np.ndarra
     total = len(placed.fixed)
     codes = np.zeros(total, np.int64)
     codes[rows] = np.arange(1, len(rows) + 1)
-    index = NearDupIndex(sigs, dedup.near_threshold, DEDUP)
+    index = NearDupIndex(sigs, dedup.near_threshold, DEDUP, placed.bands)
     found, pairs = index.search(np.sort(search), workers, across=codes)
     if len(extra):
         pairs = np.unique(np.concatenate([pairs, np.sort(extra, axis=1)]), axis=0)
@@ -266,7 +270,7 @@ def _leaks(placed: Placed, plan: FilePlan, sigs, threshold: float, load_sets, wo
     codes = np.zeros(len(placed.fixed), np.int64)
     codes[plan.rows] = np.arange(1, len(plan.rows) + 1)
     rows = np.sort(np.concatenate([np.flatnonzero(placed.fixed), plan.rows[plan.kept]]))
-    index = NearDupIndex(sigs, threshold, LEAKAGE)
+    index = NearDupIndex(sigs, threshold, LEAKAGE, placed.bands)
     pairs = index.candidates(rows, workers, across=codes)
     across = pairs[split[pairs[:, 0]] != split[pairs[:, 1]]]
     screened = index.screen(across)

@@ -5,28 +5,44 @@ them around the parent's fixed splits. Re-reading and re-hashing the parent woul
 weekly version cost as much as a fresh run, so each version keeps, in `lineage/` (a folder
 `datasets.load_from_disk` never looks at), one entry per kept input row in a fixed order (a
 fresh version's kept rows in input order; a child's: its parent's entries, then its own kept
-new rows):
+new rows).
 
-- `keys.arrow`: the exact-dedup hashes, text length, label, group, language, stratum, split,
-  split unit, id and source of each row;
-- `signatures.npy`: their MinHash signatures, a (rows x num_perm) uint32 matrix, read through a
-  memory map (only the rows a search touches are paged in);
-- `rows-NNNNN.arrow`: the rows as the first pass kept them (the staging file's columns), one
-  file a generation, hard-linked from the parent (never copied): the exact Jaccard of a
-  candidate pair needs the parent row's words (only candidate rows are read), and a child made
-  with `--recipe-change` puts the parent's rows through its filters again.
+Every kept row belongs to one generation (the run that first kept it), and each generation has
+its own files, numbered in order; a child hard-links its parent's generations' files (versions
+are immutable, so they may share bytes) and adds its own, so a version's lineage costs what its
+new rows cost, however long its chain:
 
-The child's split files are the parent's, hard-linked (`link_parent_splits`), plus one file of
-new rows a split, all named in each split's `state.json`, so the parent's rows are never copied.
+- `keys-NNNNN.arrow`: the exact-dedup hashes, text length, label, group, language, stratum,
+  split, split unit, id and source of each row;
+- `signatures-NNNNN.npy`: their MinHash signatures, a (rows x num_perm) uint32 matrix, read
+  through a memory map (only the rows a search touches are paged in);
+- `bands-NNNNN-BxR.npy`: their LSH band keys for B bands of R rows (the banding of the dedup
+  search and of the leakage check, `neardup.DEDUP` and `LEAKAGE` at the recipe's threshold),
+  as `neardup.SortedBands` stores them, so a child bands only its new rows and looks their keys
+  up here; a child whose recipe asks for another banding (or a generation without the file)
+  bands the parent's signatures again, as before these files existed;
+- `rows-NNNNN.arrow`: the rows as the first pass kept them (the staging file's columns): the
+  exact Jaccard of a candidate pair needs the parent row's words (only candidate rows are
+  read), and a child made with `--recipe-change` puts the parent's rows through its filters
+  again.
+
+Two small files serve a child's start: `lsh-params.json`, the (bands, rows) the run's LSH
+search chose for each banding (a child records them rather than search the grid again), and
+`split-info.json`, the `dataset_info.json` datasets wrote for the split schema
+(`split_files._write_dataset_info`: a child links its parent's and writes the same bytes
+without importing datasets).
+
+A version made before generations existed has one `keys.arrow` and one `signatures.npy` (for
+all its rows, whatever its chain): it is read as one generation without band files.
+
+The child's split files are the parent's, hard-linked (`parent_splits.py`).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-from collections.abc import Callable
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +51,31 @@ import pyarrow as pa
 
 from .errors import DataprepError
 from .kinds import get_kind
-from .neardup import ShingleSetTable, shingle_sets_of
+from .minhash import band_keys, remember_lsh_params
+from .neardup import (
+    DEDUP,
+    LEAKAGE,
+    NearDupIndex,
+    ShingleSetTable,
+    SortedBands,
+    StackedRows,
+    shingle_sets_of,
+    sort_band_keys,
+)
+from .parent_splits import link_file
 from .staging import staged_rows
-from .store import SPLITS, VersionRef
+from .store import VersionRef
 from .textview import normalise_for_dedup
 
 LINEAGE_DIR = "lineage"
+#: The one-generation layout of versions made before generations existed.
 KEYS_FILE, SIGNATURES_FILE = "keys.arrow", "signatures.npy"
+KEYS_PART, SIGNATURES_PART = "keys-{:05d}.arrow", "signatures-{:05d}.npy"
+#: The (bands, rows) of each banding the version's run searched with.
+LSH_FILE = "lsh-params.json"
+#: The split metadata `datasets` derives from a split schema (`split_files._dataset_info`).
+SPLIT_INFO_FILE = "split-info.json"
+BANDS_PART, BANDS_NAME = "bands-{:05d}-{}x{}.npy", re.compile(r"bands-(\d{5})-(\d+)x(\d+)\.npy")
 #: Rows read back, written or copied at a time.
 CHUNK = 65536
 
@@ -53,15 +87,29 @@ KEYS_SCHEMA = pa.schema([
 
 
 @dataclass
+class Generation:
+    """The files of the rows one run kept: keys, signatures and band keys by (bands, rows)."""
+
+    keys: Path
+    signatures: Path
+    rows: int
+    bands: dict[tuple[int, int], Path] = field(default_factory=dict)
+
+
+@dataclass
 class Lineage:
     """A version's lineage files read back: the compact columns in memory, the signatures
-    mapped, the rows left on disk until a candidate pair needs them."""
+    mapped, the rows left on disk until a candidate pair needs them. `generations` is empty
+    for a lineage built in memory (its keys and signatures are then written out whole)."""
 
     path: Path
     kind: str
     keys: pa.Table
-    sigs: np.ndarray              # (rows, num_perm) uint32, memory-mapped
+    sigs: Any                     # (rows, num_perm) uint32: a StackedRows or an array
     row_parts: list[Path]
+    generations: list[Generation] = field(default_factory=list)
+    #: Band keys of every row by (bands, rows), where every generation stores them.
+    bands: dict[tuple[int, int], SortedBands] = field(default_factory=dict)
     #: A subset's row numbers in the stored files (None: every stored row, in order)
     stored_rows: np.ndarray | None = None
 
@@ -84,7 +132,7 @@ class Lineage:
         at = np.flatnonzero(keep)
         stored = at if self.stored_rows is None else self.stored_rows[at]
         return Lineage(self.path, self.kind, self.keys.take(pa.array(at)),
-                       RowsOf(self.sigs, at), self.row_parts, stored)
+                       RowsOf(self.sigs, at), self.row_parts, stored_rows=stored)
 
     def tables(self, rows: np.ndarray):
         """(row numbers, table) of the given rows, read from the row parts through a memory
@@ -134,24 +182,76 @@ def read_lineage(ref: VersionRef, kind: str) -> Lineage:
     """The lineage of a stored version; a version made before lineage existed (or a damaged
     one) is a one-line error naming it."""
     folder = ref.path / LINEAGE_DIR
-    keys_path, sigs_path = folder / KEYS_FILE, folder / SIGNATURES_FILE
-    if not keys_path.is_file() or not sigs_path.is_file():
+    generations = _generations(folder)
+    if not generations:
         raise DataprepError(f"{ref.name}@{ref.version}: has no {LINEAGE_DIR}/ folder (made "
                             "before child versions existed), so it cannot be a parent; run "
                             "its inputs again to make a version that can")
     try:
-        with pa.memory_map(str(keys_path)) as source:
-            keys = pa.ipc.open_stream(source).read_all()
-        sigs = _load_signatures(sigs_path)
+        tables, sigs = [], []
+        for gen in generations:
+            with pa.memory_map(str(gen.keys)) as source:
+                tables.append(pa.ipc.open_stream(source).read_all())
+            sigs.append(_load_array(gen.signatures))
+            gen.rows = tables[-1].num_rows
+        bands = _read_bands(generations)
     except (OSError, ValueError) as exc:
         raise DataprepError(f"{folder}: damaged lineage ({str(exc)[:100]})") from None
-    if keys.schema != KEYS_SCHEMA or len(sigs) != keys.num_rows:
-        raise DataprepError(f"{folder}: damaged lineage ({keys.num_rows} key rows, "
-                            f"{len(sigs)} signature rows)")
-    return Lineage(folder, kind, keys, sigs, sorted(folder.glob("rows-*.arrow")))
+    _check_generations(folder, generations, tables, sigs, bands)
+    _remember_lsh_params(folder)
+    keys = pa.concat_tables(tables) if len(tables) > 1 else tables[0]
+    stacked = StackedRows(sigs, sigs[0].shape[1])
+    return Lineage(folder, kind, keys, stacked, sorted(folder.glob("rows-*.arrow")),
+                   generations, _whole_bands(generations, bands))
 
 
-def _load_signatures(path: Path) -> np.ndarray:
+def _generations(folder: Path) -> list[Generation]:
+    """The generations' files in order (the older layout: one generation); [] if none."""
+    if (folder / KEYS_FILE).is_file() and (folder / SIGNATURES_FILE).is_file():
+        return [Generation(folder / KEYS_FILE, folder / SIGNATURES_FILE, 0)]
+    found = []
+    while (folder / KEYS_PART.format(len(found))).is_file():
+        k = len(found)
+        found.append(Generation(folder / KEYS_PART.format(k), folder / SIGNATURES_PART.format(k),
+                                0))
+    for path in folder.glob("bands-*.npy"):
+        named = BANDS_NAME.fullmatch(path.name)
+        if named and int(named[1]) < len(found):
+            found[int(named[1])].bands[int(named[2]), int(named[3])] = path
+    return found
+
+
+def _read_bands(generations: list[Generation]) -> dict[tuple[int, int], list[np.ndarray]]:
+    """Each banding every generation stores, its matrices mapped in generation order."""
+    common = set.intersection(*(set(gen.bands) for gen in generations))
+    return {shape: [_load_array(gen.bands[shape]) for gen in generations]
+            for shape in sorted(common)}
+
+
+def _check_generations(folder: Path, generations: list[Generation], tables: list[pa.Table],
+                       sigs: list[np.ndarray], bands: dict) -> None:
+    """Every generation's keys, signatures and band keys must agree, or the lineage is
+    damaged (a child built on it would pair the wrong rows)."""
+    widths = {part.shape[1] if part.ndim == 2 else -1 for part in sigs}
+    for k, (table, part) in enumerate(zip(tables, sigs, strict=True)):
+        if not generations[k].signatures.is_file() or table.schema != KEYS_SCHEMA or \
+                len(part) != table.num_rows or len(widths) != 1:
+            raise DataprepError(f"{folder}: damaged lineage (generation {k}: "
+                                f"{table.num_rows} key rows, {len(part)} signature rows)")
+    for (n_bands, _), parts in bands.items():
+        for k, (table, part) in enumerate(zip(tables, parts, strict=True)):
+            if part.dtype != np.uint64 or part.shape != (n_bands, table.num_rows):
+                raise DataprepError(f"{folder}: damaged lineage (generation {k}: band keys "
+                                    f"{part.shape}, {table.num_rows} rows)")
+
+
+def _whole_bands(generations: list[Generation], bands: dict) -> dict:
+    offsets = np.cumsum([0] + [gen.rows for gen in generations]).tolist()
+    return {shape: SortedBands(parts, offsets[:-1], offsets[-1])
+            for shape, parts in bands.items()}
+
+
+def _load_array(path: Path) -> np.ndarray:
     try:
         return np.load(path, mmap_mode="r")
     except ValueError:  # an empty matrix cannot be mapped
@@ -177,19 +277,32 @@ def _keys_table(keys: Any, kept: np.ndarray, plan: Any, strata: Any, ids: list[p
     }, schema=KEYS_SCHEMA)
 
 
+def start_lineage(tmp: Path, parent: Lineage | None) -> Path:
+    """The `lineage/` folder of the version being built, with the parent's remembered split
+    metadata linked in (before the second pass writes the splits, which reads it there and
+    adds to it, `split_files._write_dataset_info`)."""
+    folder = tmp / LINEAGE_DIR
+    if not folder.is_dir():
+        folder.mkdir()
+        if parent is not None and (parent.path / SPLIT_INFO_FILE).is_file():
+            link_file(parent.path / SPLIT_INFO_FILE, folder / SPLIT_INFO_FILE)
+    return folder
+
+
 def keep_lineage(tmp: Path, staging: Path, keys: Any, plan: Any, strata: Any,
                  dropped: np.ndarray | None = None) -> None:
     """Write `lineage/` of the version being built in `tmp` (after the second pass, before the
-    staging and signature files read here are removed): a child's parent entries first (its
-    keys streamed, its row parts hard-linked), then this run's kept rows (less `dropped`, the
-    train rows decontamination removed: they are in no split) with their planned split and
-    unit, their staging rows streamed into a row part of their own."""
-    folder = tmp / LINEAGE_DIR
-    folder.mkdir()
+    staging and signature files read here are removed): a child's parent generations first
+    (their files hard-linked, never copied; a re-filtered parent's survivors written out as one
+    generation), then this run's kept rows (less `dropped`, the train rows decontamination
+    removed: they are in no split) as a generation of their own, with their planned split and
+    unit, their staging rows streamed into a row part."""
+    folder = start_lineage(tmp, plan.parent)
     parent: Lineage | None = plan.parent
     kept = np.flatnonzero(plan.kept & ~dropped) if dropped is not None else \
         np.flatnonzero(plan.kept)
     parts = _parent_parts(parent, folder) if parent is not None else []
+    gen = _inherit_generations(folder, parent)
     with pa.OSFile(str(staging)) as source:
         schema = pa.ipc.open_stream(source).schema
     ids, sources = [], []
@@ -198,16 +311,13 @@ def keep_lineage(tmp: Path, staging: Path, keys: Any, plan: Any, strata: Any,
             writer.write_table(table)
             ids += [c.cast(pa.string()) for c in table.column("id").chunks]
             sources += [c.cast(pa.string()) for c in table.column("source").chunks]
-    with pa.ipc.new_stream(str(folder / KEYS_FILE), KEYS_SCHEMA) as writer:
-        if parent is not None:
-            writer.write_table(parent.keys)
+    with pa.ipc.new_stream(str(folder / KEYS_PART.format(gen)), KEYS_SCHEMA) as writer:
         writer.write_table(_keys_table(keys, kept, plan, strata, ids, sources))
-    before = len(parent) if parent is not None else 0
     width = parent.sigs.shape[1] if parent is not None else keys.sigs.shape[1]
-    if before + len(kept) == 0:  # numpy cannot map an empty file
-        np.save(folder / SIGNATURES_FILE, np.zeros((0, width), np.uint32))
-    else:
-        _write_signatures(folder / SIGNATURES_FILE, parent, keys.sigs, kept, width)
+    sigs = _write_signatures(folder / SIGNATURES_PART.format(gen), keys.sigs, kept, width)
+    threshold = getattr(plan, "leakage", {}).get("threshold")
+    if threshold is not None:
+        _write_bands(folder, gen, sigs, threshold)
 
 
 def _parent_parts(parent: Lineage, folder: Path) -> list[Path]:
@@ -230,70 +340,66 @@ def _parent_parts(parent: Lineage, folder: Path) -> list[Path]:
     return [target]
 
 
-def _write_signatures(path: Path, parent: Lineage | None, sigs: Any, kept: np.ndarray,
-                      width: int) -> None:
-    """The parent's signature rows, then this run's kept rows', a chunk at a time."""
-    before = len(parent) if parent else 0
-    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint32,
-                                    shape=(before + len(kept), width))
-    for lo in range(0, before, CHUNK):
-        hi = min(lo + CHUNK, before)
-        out[lo:hi] = parent.sigs[lo:hi]
-    for lo in range(0, len(kept), CHUNK):
-        out[before + lo:before + lo + CHUNK] = sigs[kept[lo:lo + CHUNK]]
+def _inherit_generations(folder: Path, parent: Lineage | None) -> int:
+    """The parent's generations in `folder` (hard links; a lineage built in memory written out
+    as one generation): the number this run's generation takes."""
+    if parent is None:
+        return 0
+    if not parent.generations:
+        with pa.ipc.new_stream(str(folder / KEYS_PART.format(0)), KEYS_SCHEMA) as writer:
+            writer.write_table(parent.keys)
+        _write_signatures(folder / SIGNATURES_PART.format(0), parent.sigs,
+                          np.arange(len(parent)), parent.sigs.shape[1])
+        return 1
+    for k, gen in enumerate(parent.generations):
+        link_file(gen.keys, folder / KEYS_PART.format(k))
+        link_file(gen.signatures, folder / SIGNATURES_PART.format(k))
+        for (bands, rows), path in gen.bands.items():
+            link_file(path, folder / BANDS_PART.format(k, bands, rows))
+    return len(parent.generations)
+
+
+def _write_signatures(path: Path, sigs: Any, rows: np.ndarray, width: int) -> np.ndarray:
+    """The given rows of `sigs`, a chunk at a time; the matrix written, as an array (mapped)."""
+    if len(rows) == 0:  # numpy cannot map an empty file
+        out = np.zeros((0, width), np.uint32)
+        np.save(path, out)
+        return out
+    out = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint32, shape=(len(rows), width))
+    for lo in range(0, len(rows), CHUNK):
+        out[lo:lo + CHUNK] = sigs[rows[lo:lo + CHUNK]]
     out.flush()
-    del out
+    return out
 
 
-def link_file(source: Path, target: Path) -> None:
-    """A hard link (versions are immutable, so parent and child may share the file's bytes);
-    a copy where the filesystem has none."""
+def _write_bands(folder: Path, gen: int, sigs: np.ndarray, threshold: float) -> None:
+    """This generation's band keys for the bandings a child's plan searches with (dedup's
+    and the leakage check's at the recipe's threshold), so a child bands only its new rows,
+    and the (bands, rows) each banding's search chose (`LSH_FILE`)."""
+    done, chosen = set(), []
+    for sensitivity in (DEDUP, LEAKAGE):
+        index = NearDupIndex(sigs, threshold, sensitivity)
+        chosen.append({"threshold": index.tuned, "num_perm": sigs.shape[1],
+                       "recall_weight": sensitivity.recall_weight, "bands": index.bands,
+                       "rows": index.rows})
+        if (index.bands, index.rows) in done:
+            continue
+        done.add((index.bands, index.rows))
+        keys = band_keys(sigs, index.bands, index.rows)
+        np.save(folder / BANDS_PART.format(gen, index.bands, index.rows), sort_band_keys(keys))
+    (folder / LSH_FILE).write_text(json.dumps(chosen), encoding="utf-8")
+
+
+def _remember_lsh_params(folder: Path) -> None:
+    """The (bands, rows) the version's own run chose, so a child does not search for them
+    again (~0.3 s); a file that does not parse is damage."""
+    path = folder / LSH_FILE
+    if not path.is_file():
+        return
     try:
-        os.link(source, target)
-    except OSError:
-        shutil.copyfile(source, target)
-
-
-def _data_files(split_dir: Path) -> list[str]:
-    state = json.loads((split_dir / "state.json").read_text(encoding="utf-8"))
-    return [f["filename"] for f in state["_data_files"]]
-
-
-def link_parent_splits(tmp: Path, parent: Path,
-                       place: Callable[[Path, Path, str], None] | None = None) -> None:
-    """Put the parent's split files (hard links) before the new rows' file in each split of
-    the version in `tmp`, and name them all, in that order, in the split's `state.json`: the
-    child's split is the parent's rows, unmoved and uncopied, then the new rows. `place(file,
-    target, split)` puts each parent file instead (a re-filtered parent's, `refilter.py`)."""
-    for split in SPLITS:
-        here, there = tmp / split, parent / split
-        [own] = _data_files(here)
-        inherited = _data_files(there)
-        _check_schema(there / inherited[0], here / own)
-        total = len(inherited) + 1
-        names = [f"data-{k:05d}-of-{total:05d}.arrow" for k in range(total)]
-        os.replace(here / own, here / f".{own}")
-        for name, old in zip(names, inherited, strict=False):
-            if place is None:
-                link_file(there / old, here / name)
-            else:
-                place(there / old, here / name, split)
-        os.replace(here / f".{own}", here / names[-1])
-        state_path = here / "state.json"
-        state = json.loads(state_path.read_text(encoding="utf-8"))
-        state["_data_files"] = [{"filename": name} for name in names]
-        state_path.write_text(json.dumps(state, indent=2), encoding="utf-8")
-
-
-def _check_schema(parent_file: Path, own_file: Path) -> None:
-    """The new rows' file must have the parent's columns, or the split would not load."""
-    def schema(path: Path) -> pa.Schema:
-        with pa.memory_map(str(path)) as source:
-            return pa.ipc.open_stream(source).schema.remove_metadata()
-
-    theirs, ours = schema(parent_file), schema(own_file)
-    if theirs != ours:
-        raise DataprepError(f"{parent_file}: the parent's split columns ({', '.join(theirs.names)})"
-                            f" differ from the new rows' ({', '.join(ours.names)}); the parent was"
-                            " made by another dataprep version, run its inputs again")
-
+        for entry in json.loads(path.read_text(encoding="utf-8")):
+            remember_lsh_params(float(entry["threshold"]), int(entry["num_perm"]),
+                                float(entry["recall_weight"]), int(entry["bands"]),
+                                int(entry["rows"]))
+    except (ValueError, KeyError, TypeError) as exc:
+        raise DataprepError(f"{path}: damaged lineage ({str(exc)[:100]})") from None

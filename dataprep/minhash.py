@@ -196,8 +196,27 @@ def signatures(texts: pa.Array | Words, num_perm: int = 128, ngram: int = 5, see
     return signatures_from_shingles(hashes, rows, n, num_perm, seed)
 
 
-@lru_cache(maxsize=32)
+#: (threshold, num_perm, recall_weight) -> (bands, rows) as a version's lineage recorded them
+#: (`remember_lsh_params`): the grid search below costs every run ~0.3 s, a child's included.
+_RECORDED: dict[tuple[float, int, float], tuple[int, int]] = {}
+
+
+def remember_lsh_params(threshold: float, num_perm: int, recall_weight: float, bands: int,
+                        rows: int) -> None:
+    """Take (bands, rows) for these arguments from a version that computed them, instead of
+    searching the grid again (the same code made them: the same search gives the same)."""
+    _RECORDED[threshold, num_perm, recall_weight] = (bands, rows)
+
+
 def lsh_params(threshold: float, num_perm: int, recall_weight: float = 0.5) -> tuple[int, int]:
+    """(bands, rows) for an LSH index (`search_lsh_params`), as recorded where known."""
+    known = _RECORDED.get((threshold, num_perm, recall_weight))
+    return known if known is not None else search_lsh_params(threshold, num_perm, recall_weight)
+
+
+@lru_cache(maxsize=32)
+def search_lsh_params(threshold: float, num_perm: int, recall_weight: float = 0.5
+                      ) -> tuple[int, int]:
     """(bands, rows) minimising the weighted false-positive and false-negative areas under the
     LSH S-curve: the objective of datasketch's MinHashLSH, integrated here on a grid with numpy
     because datasketch's scipy quadrature takes ~0.3 s per call."""

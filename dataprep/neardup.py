@@ -7,6 +7,8 @@ different appetite for recall, so they share this chain:
    `datasketch.MinHashLSH`, for a threshold a margin below the real one, weighting recall);
 2. screen: candidates whose MinHash estimate is far below the threshold are dropped;
 3. verify: the exact Jaccard of the rows' word-shingle sets decides.
+A child version's search starts from its parent's band keys, stored in its lineage sorted per
+band (`SortedBands`), so only the new rows are banded.
 """
 
 from __future__ import annotations
@@ -21,7 +23,15 @@ import pyarrow as pa
 
 from .forked import fork_map, spans
 from .kinds import get_kind
-from .minhash import band_keys, bucket_pairs, decode_pairs, lsh_params, shingles, similarity
+from .minhash import (
+    band_keys,
+    bucket_pairs,
+    decode_pairs,
+    lsh_params,
+    shingles,
+    similarity,
+    stable_order,
+)
 from .staging import staged_rows
 from .textview import normalise_for_dedup
 
@@ -76,13 +86,68 @@ class StackedSignatures:
         return out
 
 
+class StackedRows:
+    """Row matrices (memory-mapped) read as one, in order: a version's signatures, one matrix
+    a generation, never copied into one file or one array."""
+
+    def __init__(self, parts: list[np.ndarray], width: int) -> None:
+        self.parts = parts
+        self.starts = np.cumsum([0] + [len(part) for part in parts], dtype=np.int64)
+        self.shape = (int(self.starts[-1]), width)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, idx) -> np.ndarray:
+        """Rows `idx` (an int array or a slice), in that order."""
+        if isinstance(idx, slice):
+            idx = np.arange(*idx.indices(self.shape[0]))
+        idx = np.asarray(idx, dtype=np.int64)
+        if len(self.parts) == 1:
+            return np.asarray(self.parts[0][idx])
+        out = np.empty((idx.size, self.shape[1]), np.uint32)
+        part = np.searchsorted(self.starts, idx, "right") - 1
+        for k in np.unique(part).tolist():
+            here = part == k
+            out[here] = self.parts[k][idx[here] - self.starts[k]]
+        return out
+
+
 class NearDupIndex:
     """Near-duplicate search over the rows of one signature matrix (possibly memory-mapped)."""
 
-    def __init__(self, sigs: Any, threshold: float, sensitivity: Sensitivity = DEDUP) -> None:
+    def __init__(self, sigs: Any, threshold: float, sensitivity: Sensitivity = DEDUP,
+                 stored: Mapping[tuple[int, int], SortedBands] | None = None) -> None:
+        """`stored`: band keys of the first rows kept by their version, by (bands, rows); where
+        they hold this banding, a search that takes all of those rows with one `across` code
+        bands only the rows after them (`_looked_up_codes`)."""
         self.sigs, self.threshold = sigs, threshold
-        tuned = max(threshold - sensitivity.margin, sensitivity.floor)
-        self.bands, self.rows = lsh_params(tuned, sigs.shape[1], sensitivity.recall_weight)
+        self.tuned = max(threshold - sensitivity.margin, sensitivity.floor)
+        self.bands, self.rows = lsh_params(self.tuned, sigs.shape[1], sensitivity.recall_weight)
+        self.stored = (stored or {}).get((self.bands, self.rows))
+
+    def _pair_codes(self, rows: np.ndarray, workers: int, across: np.ndarray | None
+                    ) -> np.ndarray:
+        """Distinct candidate pair codes (`bucket_pairs`' i * len(rows) + j, i and j indices
+        into `rows`) over all bands, from the stored keys where they serve, else by banding the
+        signatures of every row (each worker a share of the bands)."""
+        if self._can_look_up(rows, across):
+            return _looked_up_codes(self.stored, self.sigs, rows, self.bands, self.rows, across)
+        workers = workers if rows.size >= PARALLEL_MIN_ROWS else 1
+        return np.unique(np.concatenate(fork_map(
+            _band_pair_codes, (self.sigs, rows, self.bands, self.rows, across),
+            spans(self.bands, workers), workers)))
+
+    def _can_look_up(self, rows: np.ndarray, across: np.ndarray | None) -> bool:
+        """The stored keys give the same pairs only where every stored row is searched (rows
+        sorted, so they are its first ones) and all share one `across` code: then no pair of
+        them is wanted, and each bucket's stored members matter only as its first and last."""
+        stored = self.stored
+        if stored is None or across is None or stored.rows == 0 or rows.size < stored.rows:
+            return False
+        head = rows[:stored.rows]
+        return bool(np.array_equal(head, np.arange(stored.rows))
+                    and (across[head] == across[0]).all())
 
     def candidates(self, rows: np.ndarray | None = None, workers: int = 1,
                    across: np.ndarray | None = None) -> np.ndarray:
@@ -93,10 +158,7 @@ class NearDupIndex:
         rows = np.arange(self.sigs.shape[0]) if rows is None else rows
         if rows.size < 2:
             return np.zeros((0, 2), dtype=np.int64)
-        workers = workers if rows.size >= PARALLEL_MIN_ROWS else 1
-        codes = fork_map(_band_pair_codes, (self.sigs, rows, self.bands, self.rows, across),
-                         spans(self.bands, workers), workers)
-        local = decode_pairs(np.concatenate(codes), rows.size)
+        local = decode_pairs(self._pair_codes(rows, workers, across), rows.size)
         return rows[local] if local.size else np.zeros((0, 2), dtype=np.int64)
 
     def search(self, rows: np.ndarray, workers: int = 1, across: np.ndarray | None = None,
@@ -106,10 +168,7 @@ class NearDupIndex:
         pairs are never held as pairs (the leakage banding finds millions at 1M rows)."""
         if rows.size < 2:
             return 0, np.zeros((0, 2), dtype=np.int64)
-        workers = workers if rows.size >= PARALLEL_MIN_ROWS else 1
-        codes = np.unique(np.concatenate(fork_map(
-            _band_pair_codes, (self.sigs, rows, self.bands, self.rows, across),
-            spans(self.bands, workers), workers)))
+        codes = self._pair_codes(rows, workers, across)
         m, kept = np.int64(rows.size), [np.zeros((0, 2), dtype=np.int64)]
         for lo in range(0, codes.size, chunk):
             part = codes[lo:lo + chunk]
@@ -148,6 +207,74 @@ def _band_pair_codes(shared: tuple, lo: int, hi: int) -> np.ndarray:
                 found = found[across[rows[found // m]] != across[rows[found % m]]]
             codes.append(np.unique(found))
     return np.unique(np.concatenate(codes)) if codes else np.zeros(0, np.int64)
+
+
+#: The row-number half of a `SortedBands` entry.
+LOW_BITS = np.uint64(0xFFFFFFFF)
+
+
+class SortedBands:
+    """One banding's keys of a version's rows as its lineage stores them: per generation a
+    (bands, rows) uint64 matrix of `key << 32 | row` (row: its number in the generation), each
+    band sorted (`sort_band_keys`). The rows holding a key are one run of a band, found by two
+    binary searches, so looking up a child's new keys costs n log(rows), with no pass over the
+    parent's rows (the matrices may be memory-mapped: only the searched pages are read)."""
+
+    def __init__(self, parts: list[np.ndarray], offsets: list[int], rows: int) -> None:
+        self.parts, self.offsets, self.rows = parts, offsets, rows
+
+    def bounds(self, band: int, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The first and the last row (the version's numbering) holding each of `keys` in
+        `band`, -1 where none does (generations are in row order: the first found is first)."""
+        first, last = np.full(keys.size, -1, np.int64), np.full(keys.size, -1, np.int64)
+        low = keys.astype(np.uint64) << np.uint64(32)
+        for part, offset in zip(self.parts, self.offsets, strict=True):
+            packed = part[band]
+            lo = np.searchsorted(packed, low, "left")
+            hi = np.searchsorted(packed, low | LOW_BITS, "right")
+            at = np.flatnonzero(hi > lo)
+            if not at.size:
+                continue
+            start = (packed[lo[at]] & LOW_BITS).astype(np.int64) + offset
+            first[at] = np.where(first[at] < 0, start, first[at])
+            last[at] = (packed[hi[at] - 1] & LOW_BITS).astype(np.int64) + offset
+        return first, last
+
+
+def sort_band_keys(keys: np.ndarray) -> np.ndarray:
+    """(rows, bands) uint32 band keys as one generation's `SortedBands` matrix."""
+    out = np.empty((keys.shape[1], keys.shape[0]), np.uint64)
+    for band in range(keys.shape[1]):
+        order, values = stable_order(keys[:, band])
+        out[band] = (values << np.uint64(32)) | order.astype(np.uint64)
+    return out
+
+
+def _looked_up_codes(stored: SortedBands, sigs: Any, rows: np.ndarray, bands: int,
+                     per_band: int, across: np.ndarray) -> np.ndarray:
+    """`_band_pair_codes` over all bands where `rows` starts with every stored row (all one
+    `across` code): only the rows after them are banded. `bucket_pairs` pairs each member of
+    a bucket with the bucket's first member and with the one before it, so of a bucket's
+    stored rows (which come before its other members) only the first and the last can be in a
+    pair with another row: the bucket of those two and its other members gives the same
+    pairs."""
+    p, m = stored.rows, np.int64(rows.size)
+    keys = band_keys(sigs, bands, per_band, rows[p:])
+    later = np.arange(p, rows.size, dtype=np.int64)
+    codes = [np.zeros(0, np.int64)]
+    for band in range(bands):
+        column = keys[:, band]
+        unique = np.unique(column)
+        first, last = stored.bounds(band, unique)
+        held = first >= 0
+        ends, at = np.unique(np.concatenate([first[held], last[held]]), return_index=True)
+        end_keys = np.concatenate([unique[held], unique[held]])[at]
+        local = np.concatenate([ends, later])  # stored row r is rows[r]: its index is r
+        found = bucket_pairs(np.concatenate([end_keys, column]))
+        i, j = local[found // np.int64(local.size)], local[found % np.int64(local.size)]
+        wanted = across[rows[i]] != across[rows[j]]
+        codes.append(np.unique(i[wanted] * m + j[wanted]))
+    return np.unique(np.concatenate(codes))
 
 
 def _jaccard_span(shared: tuple, lo: int, hi: int) -> np.ndarray:

@@ -56,9 +56,10 @@ from .ingest import Block, check_inputs, detect_format, file_sha256, parse_block
 from .keys import DedupKeys, KeyCollector, Keys, SignatureFile
 from .kinds import get_kind
 from .langid import LanguageStage
-from .lineage import keep_lineage, link_parent_splits
+from .lineage import keep_lineage, start_lineage
 from .memory import release_freed_memory
 from .neardup import ShingleSetTable, staged_shingle_sets
+from .parent_splits import link_parent_splits
 from .plan import Plan, make_plan
 from .recipe import load_recipe
 from .refilter import Refiltered, place_without, refilter
@@ -441,6 +442,7 @@ def run_pipeline(
             release_freed_memory()
             augmented, stats = _augment(staging, kind, keys, plan, recipe, tmp, run, load_sets,
                                         augment_progress)
+            start_lineage(tmp, plan.parent)
             lengths, contaminated = _second_pass(staging, kind, keys, plan, recipe, tmp, files,
                                                  version, augmented, decontam)
             keep_lineage(tmp, staging, keys, plan, strata, contaminated)

@@ -26,7 +26,8 @@ import pyarrow.compute as pc
 
 from .decontam import Decontamination
 from .kinds import RecordKind, get_kind
-from .lineage import Lineage, link_file
+from .lineage import Lineage
+from .parent_splits import link_file
 from .stage import Batch, Stage, removed_records, run_stages
 from .store import SPLITS
 

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import datasets
+import numpy as np
 import pytest
 
 from dataprep.errors import DataprepError
@@ -302,3 +304,171 @@ def test_a_child_of_copies_only_adds_nothing(tmp_path):
     assert new_row_problems(v2.path, v1.path, again) == []
     assert all(r["reason"].startswith("duplicate:")
                for r in independent.read_jsonl(v2.path / "removed.jsonl"))
+
+
+def test_a_grandchild_links_every_generations_files_and_reads_them_as_one(chain):
+    """v3's lineage is three generations: v1's and v2's files hard-linked (same inodes), its
+    own written; read back, the keys, signatures and band keys cover every row in order."""
+    from dataprep.lineage import read_lineage
+    from dataprep.store import find_version
+
+    v1, v2, v3 = chain["v"]
+    folders = [v.path / "lineage" for v in (v1, v2, v3)]
+    for gen, owner in enumerate(folders):
+        names = [f"keys-{gen:05d}.arrow", f"signatures-{gen:05d}.npy",
+                 *(p.name for p in owner.glob(f"bands-{gen:05d}-*.npy"))]
+        assert len(names) == 4  # the dedup and the leakage banding
+        for later in folders[gen:]:
+            for name in names:
+                assert (later / name).stat().st_ino == (owner / name).stat().st_ino
+    assert not (folders[2] / "keys-00003.arrow").exists()
+    lineages = [read_lineage(find_version(f"support@{v.version}", chain["store"]), "text")
+                for v in (v1, v2, v3)]
+    assert [g.rows for g in lineages[2].generations] == [
+        len(lineages[0]), len(lineages[1]) - len(lineages[0]), len(lineages[2]) - len(lineages[1])]
+    assert len(lineages[2].bands) == 2
+    from dataprep.minhash import search_lsh_params
+
+    chosen = json.loads((folders[2] / "lsh-params.json").read_text())
+    assert [(c["bands"], c["rows"]) for c in chosen] == sorted(lineages[2].bands)
+    for c in chosen:  # what the grid search gives, recorded so a child need not search
+        assert search_lsh_params(c["threshold"], c["num_perm"], c["recall_weight"]) == \
+            (c["bands"], c["rows"])
+    for older in lineages[:2]:
+        rows = np.arange(len(older))
+        assert (lineages[2].sigs[rows] == older.sigs[rows]).all()
+        assert lineages[2].keys.slice(0, len(older)).equals(older.keys)
+    every = np.arange(len(lineages[2]))[::-1]
+    stacked = np.concatenate([np.load(f / f"signatures-{k:05d}.npy")
+                              for k, f in enumerate(folders)])
+    assert (lineages[2].sigs[every] == stacked[every]).all()
+
+
+def older_layout(chain, tmp_path: Path, layout: str) -> Path:
+    """A copy of v2 as a version made before per-generation files ("one file": one keys.arrow
+    and one signatures.npy for all rows) or before band keys ("no bands")."""
+    import pyarrow as pa
+
+    v2 = chain["v"][1]
+    store = tmp_path / "store"
+    shutil.copytree(chain["v"][0].path, store / "old" / chain["v"][0].version)
+    shutil.copytree(v2.path, store / "old" / v2.version)
+    folder = store / "old" / v2.version / "lineage"
+    for path in folder.glob("bands-*.npy"):
+        path.unlink()
+    if layout == "one file":
+        parts = sorted(folder.glob("keys-*.arrow"))
+        tables = [pa.ipc.open_stream(pa.memory_map(str(p))).read_all() for p in parts]
+        with pa.ipc.new_stream(str(folder / "keys.arrow"), tables[0].schema) as writer:
+            for table in tables:
+                writer.write_table(table)
+        np.save(folder / "signatures.npy", np.concatenate(
+            [np.load(folder / f"signatures-{k:05d}.npy") for k in range(len(parts))]))
+        for path in [*parts, *folder.glob("signatures-*.npy")]:
+            path.unlink()
+    return store
+
+
+@pytest.mark.parametrize("layout", ["one file", "no bands"])
+def test_a_parent_of_an_older_layout_gives_the_same_child(chain, tmp_path, layout):
+    """Without stored band keys the child bands its parent's signatures (as before they were
+    stored) and decides exactly as the chain's v3, whose plan looked its keys up."""
+    v2, v3 = chain["v"][1], chain["v"][2]
+    store = older_layout(chain, tmp_path, layout)
+    child = run_pipeline([str(chain["files"][2])], "old", None, store,
+                         parent=f"old@{v2.version}")
+    assert by_id(child.path) == by_id(v3.path)
+    assert {i: (r["reason"], r.get("duplicate_of")) for i, r in removed(child.path).items()} \
+        == {i: (r["reason"], r.get("duplicate_of")) for i, r in removed(v3.path).items()}
+    assert child.report["leakage"] == v3.report["leakage"]
+    # the child writes its own generation's band keys after the parent's (one or two) files
+    own = sorted(p.name for p in (child.path / "lineage").glob("bands-*.npy"))
+    gen = 1 if layout == "one file" else 2
+    assert [name.split("-")[1] for name in own] == [f"{gen:05d}"] * 2
+
+
+def test_damaged_band_keys_are_a_one_line_error(chain, tmp_path):
+    v2 = chain["v"][1]
+    store = older_layout(chain, tmp_path, "no bands")
+    folder = store / "old" / v2.version / "lineage"
+    for k in range(2):
+        np.save(folder / f"bands-{k:05d}-20x6.npy", np.zeros((20, 3), np.uint64))
+    with pytest.raises(DataprepError, match="damaged lineage"):
+        run_pipeline([str(chain["files"][2])], "old", None, store, parent=f"old@{v2.version}")
+    for k in range(2):
+        (folder / f"bands-{k:05d}-20x6.npy").unlink()
+    (folder / "lsh-params.json").write_text('[{"threshold": 0.7}]', encoding="utf-8")
+    with pytest.raises(DataprepError, match="lsh-params.json: damaged lineage"):
+        run_pipeline([str(chain["files"][2])], "old", None, store, parent=f"old@{v2.version}")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_stored_band_keys_give_the_pairs_banding_gives(seed):
+    """The lookup in a parent's stored band keys finds the same candidate pairs (and the same
+    count) as banding every row, on signatures with planted near copies within and across the
+    stored rows, searched with the child plan's `across` codes."""
+    from dataprep.minhash import band_keys
+    from dataprep.neardup import DEDUP, LEAKAGE, NearDupIndex, SortedBands, sort_band_keys
+
+    rng = np.random.default_rng(seed)
+    p, n, width = 3000, 800, 128
+    sigs = rng.integers(0, 50, size=(p + n, width), dtype=np.uint32)  # small values: collisions
+    copies = rng.integers(0, p + n, size=(600, 2))
+    for a, b in copies:
+        mask = rng.random(width) < 0.8
+        sigs[max(a, b)][mask] = sigs[min(a, b)][mask]
+    searched = np.sort(np.concatenate([np.arange(p), p + rng.choice(n, 500, replace=False)]))
+    across = np.zeros(p + n, np.int64)
+    across[p:] = rng.integers(0, 4, size=n) * (rng.random(n) < 0.7)
+    for sensitivity in (DEDUP, LEAKAGE):
+        plain = NearDupIndex(sigs, 0.8, sensitivity)
+        cut = [0, 1000, 1001, p]  # three generations, one of a single row
+        parts = [sort_band_keys(band_keys(sigs[lo:hi], plain.bands, plain.rows))
+                 for lo, hi in zip(cut, cut[1:], strict=False)]
+        stored = {(plain.bands, plain.rows): SortedBands(parts, cut[:-1], p)}
+        looked = NearDupIndex(sigs, 0.8, sensitivity, stored)
+        assert looked.stored is not None
+        assert np.array_equal(looked.candidates(searched, across=across),
+                              plain.candidates(searched, across=across))
+        found, pairs = looked.search(searched, across=across)
+        expected = plain.search(searched, across=across)
+        assert found == expected[0] and np.array_equal(pairs, expected[1])
+        assert found > 20  # planted pairs with a searched new row were found
+        # a search without every stored row, or with stored rows of two codes, bands all
+        partial = across.copy()
+        partial[5] = 9
+        assert np.array_equal(looked.candidates(searched, across=partial),
+                              plain.candidates(searched, across=partial))
+        assert np.array_equal(looked.candidates(searched[1:], across=across),
+                              plain.candidates(searched[1:], across=across))
+
+
+def test_a_child_writes_its_split_metadata_without_importing_datasets(chain, tmp_path):
+    """The parent's lineage remembers the `dataset_info.json` datasets wrote for its split
+    schema; a child (whose rows have those columns) writes the same bytes from it, in a
+    process that never imports datasets."""
+    import pyarrow as pa
+
+    v1, c = chain["v"][0], chain["files"][2]
+    store = tmp_path / "store"
+    shutil.copytree(v1.path, store / "copy" / v1.version)
+    code = ("import json, sys\nfrom dataprep.pipeline import run_pipeline\n"
+            f"made = run_pipeline([{str(c)!r}], 'copy', None, {str(store)!r}, "
+            f"parent='copy@{v1.version}')\n"
+            "print(json.dumps([str(made.path), 'datasets' in sys.modules]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    child, imported = json.loads(done.stdout.strip().splitlines()[-1])
+    assert imported is False
+    child = Path(child)
+    for split in ("train", "validation", "test"):
+        [own] = sorted((child / split).glob("data-*.arrow"))[-1:]
+        with pa.memory_map(str(own)) as source:
+            schema = pa.ipc.open_stream(source).schema
+        (tmp_path / split).mkdir()
+        datasets.DatasetInfo(features=datasets.Features.from_arrow_schema(schema)
+                             ).write_to_directory(str(tmp_path / split))
+        assert (child / split / "dataset_info.json").read_bytes() == \
+            (tmp_path / split / "dataset_info.json").read_bytes()
+    assert by_id(child).items() >= by_id(v1.path).items()
