@@ -56,6 +56,7 @@ from .neardup import (
     DEDUP,
     LEAKAGE,
     NearDupIndex,
+    RowsOf,
     ShingleSetTable,
     SortedBands,
     StackedRows,
@@ -162,20 +163,6 @@ class Lineage:
         return ShingleSetTable.concat([
             shingle_sets_of(normalise_for_dedup(row_text(table)), ngram, here)
             for here, table in self.tables(rows)])
-
-
-class RowsOf:
-    """Some rows of a signature matrix, read through as one matrix (`Lineage.subset`)."""
-
-    def __init__(self, sigs: Any, rows: np.ndarray) -> None:
-        self.sigs, self.rows = sigs, rows
-        self.shape = (len(rows), sigs.shape[1])
-
-    def __len__(self) -> int:
-        return len(self.rows)
-
-    def __getitem__(self, idx: Any) -> np.ndarray:
-        return np.asarray(self.sigs[self.rows[idx]])
 
 
 def read_lineage(ref: VersionRef, kind: str) -> Lineage:

@@ -86,6 +86,20 @@ class StackedSignatures:
         return out
 
 
+class RowsOf:
+    """Some rows of a signature matrix, read through as one matrix (`Lineage.subset`)."""
+
+    def __init__(self, sigs: Any, rows: np.ndarray) -> None:
+        self.sigs, self.rows = sigs, rows
+        self.shape = (len(rows), sigs.shape[1])
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, idx: Any) -> np.ndarray:
+        return np.asarray(self.sigs[self.rows[idx]])
+
+
 class StackedRows:
     """Row matrices (memory-mapped) read as one, in order: a version's signatures, one matrix
     a generation, never copied into one file or one array."""
