@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -222,6 +223,7 @@ class RayEngine:
     progress bars and progress log lines, shown while it runs."""
 
     def __init__(self, address: str | None = None, progress: bool = True) -> None:
+        import_ray()  # missing: the one-line error now, before any work
         self.address, self.progress = address, progress
 
     def outcomes(self, process: Callable[..., Any], paths: list[Path], recipe: Recipe,
@@ -244,9 +246,13 @@ class RayEngine:
         if not self.progress:  # nor Ray Data's notes about them
             logger.setLevel(logging.ERROR)
         try:
-            dataset = ray.data.read_datasource(
-                input_datasource(parts, recipe.max_row_bytes), override_num_blocks=len(parts),
-            ).map(process_row, fn_args=(process, recipe, excluded), max_retries=TASK_RETRIES)
+            with warnings.catch_warnings():  # Ray 2.60 has no named max_retries parameter
+                warnings.simplefilter("ignore", DeprecationWarning)
+                dataset = ray.data.read_datasource(
+                    input_datasource(parts, recipe.max_row_bytes),
+                    override_num_blocks=len(parts),
+                ).map(process_row, fn_args=(process, recipe, excluded),
+                      max_retries=TASK_RETRIES)
             yield from _results(dataset)
         finally:
             context.execution_options.preserve_order, context.enable_progress_bars = saved

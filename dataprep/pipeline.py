@@ -427,6 +427,7 @@ def run_pipeline(
     decontam = load_decontamination(evaluation, recipe.decontaminate.ngram, root,
                                     recipe.max_row_bytes)  # read here: a bad row fails now
     previous = origin.version if origin else latest(root, name)
+    first_pass = _engine(engine, ray_address, paths, workers, progress is not None)
     tmp = new_tmp_dir(root, name, version)
     try:
         run = RunCounts()
@@ -435,8 +436,7 @@ def run_pipeline(
         try:
             kind, staging, keys = _first_pass(paths, recipe, tmp, files,
                                               _counting(progress, rows_before),
-                                              _engine(engine, ray_address, paths, workers,
-                                                      progress is not None), excluded)
+                                              first_pass, excluded)
             reached("plan")
             plan_workers = workers_for(paths, workers)
             load_sets = partial(shingle_sets, staging, kind, recipe.dedup.ngram,
