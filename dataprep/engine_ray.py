@@ -220,7 +220,7 @@ def ray_session(address: str | None) -> Iterator[Any]:
 
 class RayEngine:
     """The first pass on Ray Data (see the module docstring); `progress`: Ray Data's own
-    progress bars and progress log lines, shown while it runs."""
+    progress bars (on a terminal) and its warnings, shown while it runs."""
 
     def __init__(self, address: str | None = None, progress: bool = True) -> None:
         import_ray()  # missing: the one-line error now, before any work
@@ -241,10 +241,11 @@ class RayEngine:
         saved = (context.execution_options.preserve_order, context.enable_progress_bars)
         context.execution_options.preserve_order = True  # results in input order
         context.enable_progress_bars = self.progress
+        # Ray Data's info lines (the plan, start and end, and progress where stderr is not a
+        # terminal) are not the run's output; its bars and warnings are, unless quiet.
         logger = logging.getLogger("ray.data")
         level = logger.level
-        if not self.progress:  # nor Ray Data's notes about them
-            logger.setLevel(logging.ERROR)
+        logger.setLevel(logging.WARNING if self.progress else logging.ERROR)
         try:
             with warnings.catch_warnings():  # Ray 2.60 has no named max_retries parameter
                 warnings.simplefilter("ignore", DeprecationWarning)
