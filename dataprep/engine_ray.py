@@ -5,8 +5,8 @@ What runs where:
   local engine), and the plan of read tasks: a plain JSON Lines file is cut into byte ranges at
   line boundaries, each with the number of its first line, found by counting newlines (the
   driver reads the bytes once and holds none of them); every other file is one part (CSV, JSON
-  arrays and transcripts hold records that span lines; Parquet, .gz, `.json` files: one part a
-  file for now).
+  arrays and transcripts hold records that span lines, a .gz cannot be read from the middle:
+  one part a file); a Parquet file is cut into runs of row groups, from its footer.
 - Ray workers: a read task reads its part's bytes into the project's own blocks (the readers
   of the local engine, so `source` stays `file:line` and a bad row is a reject, never a failed
   task), and a map task runs the same `process_batch` on each block.
@@ -37,7 +37,7 @@ from typing import Any
 from common.errors import first_line
 
 from .errors import DataprepError
-from .ingest import Block, detect_format, read_blocks
+from .ingest import Block, detect_format, parquet_blocks, read_blocks
 from .line_blocks import BLOCK_BYTES, line_blocks
 from .settings import Recipe
 from .sources import file_blocks, source_label
@@ -66,15 +66,17 @@ def import_ray():
 
 @dataclass(frozen=True, slots=True)
 class Part:
-    """One read task's share of the input: a whole file, or a JSON Lines byte range `span` =
-    (start, stop, number of its first line). `path` is absolute (workers may run elsewhere),
-    `source` is how rows name the file."""
+    """One read task's share of the input: a whole file, a JSON Lines byte range `span` =
+    (start, stop, number of its first line), or Parquet row groups with the number of their
+    first row. `path` is absolute (workers may run elsewhere), `source` is how rows and
+    errors name the file."""
 
     path: str
     source: str
     kind: str
     size: int
     span: tuple[int, int, int] | None = None
+    row_groups: tuple[tuple[int, ...], int] | None = None  # Parquet: groups, first row number
 
 
 def line_spans(path: Path, target: int, chunk_bytes: int = BLOCK_BYTES
@@ -109,22 +111,55 @@ def plan_parts(paths: list[Path], recipe: Recipe, cpus: int) -> list[Part]:
     for path, kind, blocks in file_blocks(paths, recipe):
         blocks.close()  # the kind is known; the workers read the rows
         where, source = str(path.resolve()), source_label(path)
-        if detect_format(path) == "jsonl" and not path.name.lower().endswith(".gz"):
+        fmt = detect_format(path)
+        if fmt == "jsonl" and not path.name.lower().endswith(".gz"):
             parts += [Part(where, source, kind, stop - start, (start, stop, line))
                       for start, stop, line in line_spans(path, target)]
+        elif fmt == "parquet":
+            parts += [Part(where, source, kind, size, row_groups=(groups, first))
+                      for groups, first, size in row_group_parts(path, target)]
         else:
             parts.append(Part(where, source, kind, path.stat().st_size))
     return parts
 
 
+def row_group_parts(path: Path, target: int) -> Iterator[tuple[tuple[int, ...], int, int]]:
+    """(row groups, number of their first row, bytes) of runs of consecutive row groups of
+    about `target` bytes, from the file's footer (a file whose footer cannot be read is one
+    part: its reader says why, as locally)."""
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.ParquetFile(path).metadata
+    except Exception:  # pyarrow raises several types; the worker's reader reports it
+        yield (), 0, path.stat().st_size
+        return
+    groups: list[int] = []
+    first = row = 1
+    size = 0
+    for i in range(meta.num_row_groups):
+        group = meta.row_group(i)
+        groups.append(i)
+        size += group.total_byte_size
+        row += group.num_rows
+        if size >= target:
+            yield tuple(groups), first, size
+            groups, first, size = [], row, 0
+    if groups or meta.num_row_groups == 0:
+        yield tuple(groups), first, size
+
+
 def part_blocks(part: Part, max_row_bytes: int) -> Iterator[Block]:
     """A part's blocks, read by the local engine's readers (worker)."""
     path = Path(part.path)
-    if part.span is None:
+    if part.span is not None:
+        for lines in line_blocks(path, max_row_bytes, span=part.span):
+            yield Block("jsonl", max_row_bytes, lines=lines)
+    elif part.row_groups is not None and part.row_groups[0]:
+        groups, first = part.row_groups
+        yield from parquet_blocks(path, max_row_bytes, list(groups), first, part.source)
+    else:
         yield from read_blocks(path, max_row_bytes)
-        return
-    for lines in line_blocks(path, max_row_bytes, span=part.span):
-        yield Block("jsonl", max_row_bytes, lines=lines)
 
 
 def _payload(value: Any):
@@ -140,8 +175,8 @@ def read_part(part: Part, max_row_bytes: int) -> Iterator[Any]:
     try:
         for block in part_blocks(part, max_row_bytes):
             yield _payload((part.kind, part.source, block))
-    except DataprepError as exc:
-        yield _payload(exc)
+    except DataprepError as exc:  # a reader names the file it opened, the user another path
+        yield _payload(DataprepError(str(exc).replace(part.path, part.source)))
 
 
 def process_row(row: dict[str, Any], process: Callable[..., Any], recipe: Recipe,

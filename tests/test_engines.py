@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 from dataprep import engine_ray
 from dataprep.engine_ray import line_spans, part_blocks, plan_parts
 from dataprep.ingest import parse_block, read_blocks
+from dataprep.line_blocks import BLOCK_BYTES
 from dataprep.pipeline import run_pipeline
 from dataprep.recipe import load_recipe
 
@@ -166,6 +167,34 @@ def test_parts_read_the_same_rows_as_the_whole_file(tmp_path):
     assert {e for _, e, _ in whole} >= {"too_large", "invalid_json", None}
 
 
+def parquet_file(path: Path, rows: int, group_rows: int) -> Path:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({"id": [f"p{i}" for i in range(rows)],
+                      "text": [f"parquet row {i} says " + "word " * (i % 30) for i in range(rows)],
+                      "label": ["a" if i % 3 else "b" for i in range(rows)]})
+    pq.write_table(table, path, row_group_size=group_rows)
+    return path
+
+
+def test_parquet_parts_are_runs_of_row_groups_numbered_as_the_whole_file(tmp_path):
+    path = parquet_file(tmp_path / "rows.parquet", 3000, 128)
+    recipe = load_recipe(None)
+    engine_ray.MIN_PART_BYTES, saved = 4096, engine_ray.MIN_PART_BYTES
+    try:
+        parts = plan_parts([path], recipe, cpus=64)
+    finally:
+        engine_ray.MIN_PART_BYTES = saved
+    assert len(parts) > 5 and all(p.row_groups for p in parts)
+
+    def seen(blocks):
+        return [(r.line, r.obj) for b in blocks for r in parse_block(b)]
+
+    assert seen(b for part in parts for b in part_blocks(part, recipe.max_row_bytes)) == \
+        seen(read_blocks(path, recipe.max_row_bytes))
+
+
 # --- the same version ----------------------------------------------------------------------
 
 
@@ -182,6 +211,39 @@ def test_fixtures_make_the_same_version_under_both_engines(case, local_ray, smal
                                                           tmp_path):
     inputs, recipe = FIXTURE_CASES[case]
     assert_same_version(*both_engines(inputs, tmp_path, recipe))
+
+
+def test_parquet_in_row_groups_and_a_gzipped_file_make_the_same_version(local_ray, small_parts,
+                                                                       tmp_path):
+    import gzip
+
+    inputs = [parquet_file(tmp_path / "rows.parquet", 3000, 256), tmp_path / "more.jsonl.gz"]
+    with gzip.open(inputs[1], "wt", encoding="utf-8") as fh:
+        fh.writelines(json.dumps({"id": f"g{i}", "text": f"gzipped row {i}", "label": "a"})
+                      + "\n" for i in range(500))
+    assert_same_version(*both_engines(inputs, tmp_path))
+
+
+def test_a_file_read_by_a_worker_is_named_as_the_user_named_it(local_ray, small_parts, tmp_path,
+                                                               monkeypatch):
+    """A truncated .gz given by a relative path, cut past the rows the driver reads for the
+    kind: the worker opens it by its absolute path, the error names it as given, as locally."""
+    import gzip
+
+    monkeypatch.chdir(tmp_path)
+    data = gzip.compress(b"".join(json.dumps({"text": f"row {i} " + "x" * (i % 97),
+                                              "label": "a"}).encode() + b"\n"
+                                  for i in range(100_000)))
+    Path("cut.jsonl.gz").write_bytes(data[: len(data) // 2])
+    errors = {}
+    for engine in ("local", "ray"):
+        outcome = invoke(["run", "cut.jsonl.gz", "--name", "e", "--store", f"s-{engine}",
+                          "--engine", engine, "-q"])
+        assert outcome.exit_code == 1 and outcome.crash is None
+        errors[engine] = outcome.user_error
+    assert errors["ray"] == errors["local"]
+    assert errors["ray"].startswith("cut.jsonl.gz: the file ends early, after ")
+    assert int(errors["ray"].split("after ")[1].split()[0]) > 2 * BLOCK_BYTES
 
 
 def test_generated_corpus_with_planted_duplicates_makes_the_same_version(local_ray, corpus,
