@@ -234,6 +234,10 @@ def ray_session(address: str | None) -> Iterator[Any]:
     """Ray, connected for the run: an existing connection (a caller's `ray.init`) kept as it
     is; else the cluster at `address`, or a local Ray with this machine's CPUs, shut down at
     the end. Ray's own start-up messages are kept below errors: a run prints its report."""
+    # No usage statistics leave the machine unless the user opts in (Ray's own switches; Ray
+    # Data's poller of them also logs from a thread as the process exits).
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_DATA_USAGE_DISABLED", "1")
     ray = import_ray()
     if ray.is_initialized():
         yield ray
