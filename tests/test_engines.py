@@ -335,7 +335,8 @@ def test_damaged_containers_give_the_same_outcome_under_both_engines(sample, loc
 
 
 #: A stage that SIGKILLs the Ray worker running it, once: the first call after the test arms
-#: it (ARMED holds the test's pid, so it never kills the test itself), guarded by a marker.
+#: it (ARMED holds the test's pid, so it never kills the test itself), guarded by a marker;
+#: every time while ALWAYS exists.
 KILLER = """
 import os, signal
 from pathlib import Path
@@ -346,6 +347,8 @@ HERE = Path(__file__).parent
 def check(table, texts):
     armed = HERE / "ARMED"
     if armed.exists() and int(armed.read_text()) != os.getpid():
+        if (HERE / "ALWAYS").exists():
+            os.kill(os.getpid(), signal.SIGKILL)
         try:
             os.close(os.open(HERE / "KILLED", os.O_CREAT | os.O_EXCL | os.O_WRONLY))
         except FileExistsError:
@@ -374,6 +377,19 @@ def test_a_worker_killed_mid_run_is_retried_and_the_version_is_complete(local_ra
     assert outcome.stdout.strip().split("\n")[-1] == local.version
     ray_path = tmp_path / "ray" / "e" / local.version
     assert version_files(ray_path) == version_files(local.path)
+
+
+def test_a_worker_killed_beyond_the_retries_is_a_one_line_error_and_publishes_nothing(
+        local_ray, tmp_path):
+    recipe = custom_stage_recipe(tmp_path, KILLER)
+    (tmp_path / "ARMED").write_text(str(os.getpid()))
+    (tmp_path / "ALWAYS").touch()
+    outcome = invoke(["run", str(FIXTURES / "instructions.jsonl"), "--name", "e", "--store",
+                      str(tmp_path / "ray"), "--recipe", str(recipe), "--engine", "ray", "-q"])
+    assert outcome.exit_code == 1 and outcome.crash is None
+    assert outcome.user_error.startswith("the Ray run failed ("), outcome.user_error
+    assert "\n" not in outcome.user_error
+    assert store_entries(tmp_path / "ray") in ([], ["e"])
 
 
 def test_ray_failure_unwraps_a_wrapped_one_line_error_and_names_other_failures():
