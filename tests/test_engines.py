@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -62,6 +63,7 @@ def ray_cluster(tmp_path_factory):
         yield f"127.0.0.1:{port}", env
     finally:
         stop_group(head)
+        shutil.rmtree(temp_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
