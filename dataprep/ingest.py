@@ -34,7 +34,7 @@ BATCH_ROWS = 2048
 MAX_ROW_BYTES = 4 << 20
 
 __all__ = ["BATCH_ROWS", "Block", "RawRow", "check_inputs", "detect_format", "file_sha256",
-           "parse_block", "read_batches", "read_blocks"]
+           "parquet_blocks", "parse_block", "read_batches", "read_blocks"]
 
 
 @dataclass(slots=True)
@@ -118,7 +118,7 @@ def read_blocks(path: Path, max_row_bytes: int = MAX_ROW_BYTES) -> Iterator[Bloc
     """Stream `path` as blocks, choosing the reader from the file name (main process)."""
     fmt = detect_format(path)
     if fmt == "parquet":
-        yield from _parquet_blocks(path, max_row_bytes)
+        yield from parquet_blocks(path, max_row_bytes)
     elif fmt == "json":
         yield from _json_blocks(path, max_row_bytes)
     elif fmt == "jsonl":
@@ -245,16 +245,20 @@ def _parquet_rows(batch: pa.RecordBatch, first_row: int) -> Iterator[RawRow]:
         yield RawRow(first_row + i, obj, obj)
 
 
-def _parquet_blocks(path: Path, limit: int) -> Iterator[Block]:
+def parquet_blocks(path: Path, limit: int, row_groups: list[int] | None = None,
+                   first_row: int = 1, name: str | None = None) -> Iterator[Block]:
     """Parquet rows, numbered from 1 in file order (Parquet has no lines). A corrupt page is a
-    one-line error naming the file and the rows read before it."""
+    one-line error naming the file and the rows read before it. `row_groups` (whose first row
+    is `first_row`) and `name` (the file as the user gave it): one read task of the Ray
+    engine."""
+    name = name or str(path)
     try:
         parquet = pq.ParquetFile(path)
     except Exception as exc:  # pyarrow raises several types for a corrupt file
         why = first_line(exc)
-        raise DataprepError(f"{path}: not a readable Parquet file ({why})") from None
-    number = 1
-    batches = parquet.iter_batches(batch_size=BATCH_ROWS)
+        raise DataprepError(f"{name}: not a readable Parquet file ({why})") from None
+    number = first_row
+    batches = parquet.iter_batches(batch_size=BATCH_ROWS, row_groups=row_groups)
     while True:
         try:
             batch = next(batches)
@@ -262,7 +266,7 @@ def _parquet_blocks(path: Path, limit: int) -> Iterator[Block]:
             return
         except Exception as exc:  # a corrupt page or column chunk: several pyarrow types
             why = first_line(exc)
-            raise DataprepError(f"{path}: cannot be read after row {number - 1} ({why}); "
+            raise DataprepError(f"{name}: cannot be read after row {number - 1} ({why}); "
                                 "nothing was written") from None
         yield Block("parquet", limit, batch=batch, first_row=number)
         number += batch.num_rows

@@ -54,16 +54,20 @@ class CheckedReader:
     decompressed bytes) where it broke: gzip, zlib and the OS raise several types for that.
     `unread` puts bytes back in front (what was read past the end of a skipped line)."""
 
-    def __init__(self, path: Path) -> None:
-        self.path, self.offset, self._back = path, 0, b""
+    def __init__(self, path: Path, start: int = 0, stop: int | None = None) -> None:
+        self.path, self.offset, self._back, self._stop = path, start, b"", stop
         self._fh = open_binary(path)
+        if start:  # a part of a plain file (the Ray engine's read tasks; never a .gz)
+            self._fh.seek(start)
 
     def read(self, size: int) -> bytes:
         if self._back:
             data, self._back = self._back, b""
             return data
+        if self._stop is not None:
+            size = max(0, min(size, self._stop - self.offset))
         try:
-            data = self._fh.read(size)
+            data = self._fh.read(size) if size else b""
         except EOFError:
             raise DataprepError(f"{self.path}: the file ends early, after {self.offset} bytes "
                                 "(a truncated .gz?); nothing was written") from None
@@ -86,14 +90,17 @@ class CheckedReader:
         self.close()
 
 
-def line_blocks(path: Path, max_row_bytes: int, block_bytes: int = BLOCK_BYTES
-                ) -> Iterator[LineBlock]:
+def line_blocks(path: Path, max_row_bytes: int, block_bytes: int = BLOCK_BYTES,
+                span: tuple[int, int, int] | None = None) -> Iterator[LineBlock]:
     """Blocks of whole lines of `path` (a UTF-8 BOM at the start dropped), each line at most
-    `max_row_bytes` (longer ones noted as `Oversized`, their bytes skipped unread into memory)."""
-    with CheckedReader(path) as fh:
-        pending, eof, line, oversized = b"", False, 1, []
+    `max_row_bytes` (longer ones noted as `Oversized`, their bytes skipped unread into memory).
+    `span` = (start, stop, number of the first line): only those bytes, cut at line boundaries
+    by the caller (one read task of the Ray engine)."""
+    start, stop, line = span or (0, None, 1)
+    with CheckedReader(path, start, stop) as fh:
+        pending, eof, oversized = b"", False, []
         head = fh.read(block_bytes)
-        fh.unread(head.removeprefix(UTF8_BOM))
+        fh.unread(head.removeprefix(UTF8_BOM) if start == 0 else head)
         while True:
             while not eof and (len(pending) < block_bytes or b"\n" not in pending):
                 more = fh.read(block_bytes)

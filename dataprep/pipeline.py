@@ -23,6 +23,7 @@ import shutil
 import signal
 from collections import Counter
 from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -41,6 +42,7 @@ from .clean import CleanStage
 from .custom import CustomStage, fingerprint
 from .decontam import Decontamination, load_decontamination, resolve_sources
 from .duplicate_records import Named, attach_examples, duplicate_reasons, shown_duplicates
+from .engine_local import LocalEngine
 from .errors import DataprepError
 from .exclude import (
     ExcludeFile,
@@ -66,7 +68,7 @@ from .refilter import Refiltered, place_without, refilter
 from .report import RunCounts, build_report, render_html
 from .schemas import validator
 from .settings import Recipe
-from .sources import Progress, raw_blocks, source_label
+from .sources import Progress, source_label
 from .split_files import SplitWriters, load_tokenizer
 from .stage import (
     EXAMPLE_KEY,
@@ -93,7 +95,7 @@ from .store import (
 )
 from .strata import row_strata
 from .validate import Mapping, Reject, validate_rows
-from .workers import ordered_map, workers_for
+from .workers import workers_for
 
 #: Files the run keeps in the version's temporary directory while it works (removed before
 #: publishing).
@@ -215,19 +217,18 @@ class RunFiles:
 
 
 def _first_pass(paths: list[Path], recipe: Recipe, tmp: Path, files: RunFiles,
-                progress: Progress, workers: int, excluded: tuple[ExcludeFile, ...] = ()
+                progress: Progress, engine, excluded: tuple[ExcludeFile, ...] = ()
                 ) -> tuple[str, Path, Keys]:
-    """Validate and run the first-pass stages on every batch (in worker processes); write
+    """Validate and run the first-pass stages on every batch (on the engine's workers); write
     rejects and removals, stream kept rows to the staging file and their signatures to the
     signature file, and collect the per-row keys dedup and split decide on."""
     staging, run = tmp / STAGING_FILE, files.run
     collector: KeyCollector | None = None
     writer = None
     kind = recipe.kind
-    items = ((k, source, block, recipe, excluded)
-             for k, source, block in raw_blocks(paths, recipe))
-    with open(tmp / SIGNATURES_FILE, "wb") as signatures:
-        for out in ordered_map(process_batch, items, workers):
+    outcomes = engine.outcomes(process_batch, paths, recipe, excluded)
+    with open(tmp / SIGNATURES_FILE, "wb") as signatures, closing(outcomes):
+        for out in outcomes:
             progress(out.source, out.rows_read)
             run.input += out.rows_read
             files.reject(out.rejects)
@@ -385,13 +386,19 @@ def run_pipeline(
     exclude: list[str | Path] | None = None,
     parent: str | None = None,
     recipe_change: bool = False,
+    engine: str = "local",
+    ray_address: str | None = None,
 ) -> RunResult:
     """Make (or find) the version of `name` built from `inputs` with the recipe, without the
     rows that the recipe's and `exclude`'s exclude files name. With `parent` (`NAME@VERSION`),
     a child version: the parent's rows in their splits, plus the new rows, put through the
     parent's recipe and deduplicated against its rows (`child.py`, `child_plan.py`); with
-    `recipe_change`, through the recipe given, the parent's rows re-filtered (`refilter.py`)."""
+    `recipe_change`, through the recipe given, the parent's rows re-filtered (`refilter.py`).
+    `engine`: where the first pass runs, "local" (worker processes) or "ray" (Ray Data, on a
+    local Ray or the cluster at `ray_address`); it makes the same version."""
     check_name(name)
+    if engine not in ENGINES:
+        raise DataprepError(f"unknown engine {engine!r}: use one of {', '.join(ENGINES)}")
     if recipe_change and not parent:
         raise DataprepError("--recipe-change needs --from (it changes a child's recipe)")
     paths = check_inputs(inputs)
@@ -421,6 +428,7 @@ def run_pipeline(
     decontam = load_decontamination(evaluation, recipe.decontaminate.ngram, root,
                                     recipe.max_row_bytes)  # read here: a bad row fails now
     previous = origin.version if origin else latest(root, name)
+    first_pass = _engine(engine, ray_address, paths, workers, progress is not None)
     tmp = new_tmp_dir(root, name, version)
     try:
         run = RunCounts()
@@ -429,7 +437,7 @@ def run_pipeline(
         try:
             kind, staging, keys = _first_pass(paths, recipe, tmp, files,
                                               _counting(progress, rows_before),
-                                              workers_for(paths, workers), excluded)
+                                              first_pass, excluded)
             reached("plan")
             plan_workers = workers_for(paths, workers)
             load_sets = partial(shingle_sets, staging, kind, recipe.dedup.ngram,
@@ -474,6 +482,20 @@ def run_pipeline(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return RunResult(name, version, final, created, report)
+
+
+#: Where the first pass can run (`engine_local.py`, `engine_ray.py`).
+ENGINES = ("local", "ray")
+
+
+def _engine(name: str, ray_address: str | None, paths: list[Path], workers: int | None,
+            progress: bool):
+    """The first pass's engine; the Ray one imported only when asked for."""
+    if name == "ray":
+        from .engine_ray import RayEngine
+
+        return RayEngine(ray_address, progress)
+    return LocalEngine(workers_for(paths, workers))
 
 
 def _refilter(origin: Parent | None, recipe: Recipe, decontam: Decontamination | None,

@@ -53,20 +53,29 @@ def kind_and_blocks(path: Path, recipe: Recipe) -> tuple[str | None, Iterator[Bl
     return kind, replay()
 
 
-def raw_blocks(paths: list[Path], recipe: Recipe) -> Iterator[tuple[str, str, Block]]:
-    """Yield (kind, source, block) over all inputs; one version has one kind."""
+def file_blocks(paths: list[Path], recipe: Recipe
+                ) -> Iterator[tuple[Path, str, Iterator[Block]]]:
+    """Yield (path, kind, blocks) per input, each file's kind checked against the earlier
+    files' (one version has one kind); the Ray engine plans its read tasks from this."""
     run_kind: str | None = None
     for path in paths:
-        source = source_label(path)
         kind, blocks = kind_and_blocks(path, recipe)
         if kind and run_kind and kind != run_kind:
             raise DataprepError(
-                f"{source}: holds {kind} records but earlier inputs hold {run_kind}; one version "
-                "has one kind, so run them separately or set 'kind' and 'fields' in the recipe"
+                f"{source_label(path)}: holds {kind} records but earlier inputs hold "
+                f"{run_kind}; one version has one kind, so run them separately or set 'kind' "
+                "and 'fields' in the recipe"
             )
         run_kind = run_kind or kind
+        yield path, kind or "classification", blocks
+
+
+def raw_blocks(paths: list[Path], recipe: Recipe) -> Iterator[tuple[str, str, Block]]:
+    """Yield (kind, source, block) over all inputs; one version has one kind."""
+    for path, kind, blocks in file_blocks(paths, recipe):
+        source = source_label(path)
         for block in blocks:
-            yield kind or "classification", source, block
+            yield kind, source, block
 
 
 def raw_batches(paths: list[Path], recipe: Recipe, progress: Progress | None = None

@@ -24,6 +24,7 @@ failing file before reporting it.
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from pathlib import Path
@@ -85,11 +86,28 @@ def test_hostile_file_is_read_or_refused_in_one_line_at_length(fmt, data):
     survives(data.draw(input_file(fmt), label="file"))
 
 
+@pytest.fixture(scope="module", params=["local", "ray"])
+def engine(request):
+    """The engine `dataprep run` uses ($DATAPREP_ENGINE); for Ray, one local Ray of 2 CPUs for
+    the module's examples (the engine keeps a connection it finds)."""
+    if request.param == "local":
+        yield "local"
+        return
+    ray = pytest.importorskip("ray")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.ERROR,
+             log_to_driver=False)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DATAPREP_ENGINE", "ray")
+        yield "ray"
+    ray.shutdown()
+
+
 @hostile_settings(QUICK * 3)
 @given(sample=damaged_file())
-def test_damaged_container_is_read_or_refused_in_one_line(sample):
+def test_damaged_container_is_read_or_refused_in_one_line(sample, engine):
     """A cut or corrupt gzip or Parquet file, a fake gzip, a `.json` array with a bad byte:
-    no row count is known, so property 2 uses report.json's count of rows read."""
+    no row count is known, so property 2 uses report.json's count of rows read. Under both
+    engines (tests/test_engines.py compares their outcomes on hostile files too)."""
     survives(sample)
 
 
