@@ -11,24 +11,32 @@ hold the parent's record kind.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .custom import fingerprint
+from .decontam import Decontamination
 from .errors import DataprepError
+from .kinds import get_kind
 from .lineage import Lineage, read_lineage
+from .parent_splits import link_parent_splits
 from .recipe import load_recipe, resolve_recipe
-from .refilter import Refiltered
+from .refilter import Refiltered, place_without, refilter
 from .report import RunCounts
 from .settings import Recipe
 from .sources import kind_and_blocks, source_label
+from .stage import Stage
 from .store import SPLITS, VersionRef, read_manifest, read_report, resolve
 
 #: Recipe keys that may differ between a parent's recorded recipe and a child's: what the run
 #: adds about its own files (excludes, custom stages' code hashes, the evaluation sources'
 #: hashes), and the kind (the parent's manifest names it; a recipe's `kind: null` means
 #: "detect").
+#: Writes removal records and counts them in the given counter (`RunFiles.remove`).
+Remove = Callable[[list[dict], Counter], None]
+
 NOT_COMPARED = ("custom_stage_sources", "exclude_sources", "decontaminate_sources", "exclude",
                 "kind")
 
@@ -160,3 +168,39 @@ def inherit(run: RunCounts, parent: Parent, refiltered: Refiltered | None = None
         run.output[split] += run.inherited[split]
         run.labels[split].update(+labels)
         run.output_langs[split].update(+langs)
+
+
+def refilter_parent(origin: Parent | None, stages: list[Stage],
+                    decontam: Decontamination | None, remove: Remove) -> Refiltered | None:
+    """Under `--recipe-change`, the parent's rows through the new recipe's dropping `stages`
+    and `decontam`: the survivors become the parent the plan sees (`refilter.py`). `remove`
+    writes removal records (`RunFiles.remove`), counted apart from the new rows'."""
+    if origin is None or not origin.changed:
+        return None
+    refiltered = refilter(origin.lineage, stages, decontam,
+                          lambda records: remove(records, Counter()))
+    origin.lineage = refiltered.lineage
+    return refiltered
+
+
+def place_parent_splits(tmp: Path, origin: Parent, refiltered: Refiltered | None,
+                        remove: Remove, run: RunCounts, kind: str) -> None:
+    """The parent's split files into the child's splits (linked, or written again without
+    the rows re-filtering removed), and the parent's rows into the child's counts."""
+    place = None
+    if refiltered is not None:
+        place = place_without(refiltered, lambda records: remove(records, Counter()),
+                              get_kind(kind).label_column)
+    link_parent_splits(tmp, origin.ref.path, place)
+    inherit(run, origin, refiltered)
+    if refiltered is not None:
+        run.recipe_change = refiltered.report(origin.changed)
+
+
+def recipe_dir(recipe: Recipe, recipe_path: str | Path | None, origin: Parent | None
+                ) -> str | None:
+    """The folder relative paths of the recipe were looked up from (a child without a recipe
+    keeps its parent's), so a child made later from another folder finds them."""
+    if recipe_path is not None:
+        return str(recipe.base_dir)
+    return origin.manifest.get("recipe_dir") if origin else None

@@ -17,7 +17,6 @@ per-row keys, and the second pass streams the staging file into the splits.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -36,7 +35,7 @@ import pyarrow.compute as pc
 
 from . import SCHEMA_VERSION, __version__
 from .augment import AugmenterStats, augment_train, augmented_schema
-from .child import Parent, inherit, open_parent
+from .child import Parent, open_parent, place_parent_splits, recipe_dir, refilter_parent
 from .child_plan import child_plan
 from .clean import CleanStage
 from .custom import CustomStage, fingerprint
@@ -61,17 +60,15 @@ from .langid import LanguageStage
 from .lineage import keep_lineage, start_lineage
 from .memory import release_freed_memory
 from .neardup import ShingleSetTable, staged_shingle_sets
-from .parent_splits import link_parent_splits
 from .plan import Plan, make_plan
 from .recipe import load_recipe
-from .refilter import Refiltered, place_without, refilter
 from .report import RunCounts, build_report, render_html
+from .run_files import RunFiles
 from .schemas import validator
 from .settings import Recipe
 from .sources import Progress, source_label
 from .split_files import SplitWriters, load_tokenizer
 from .stage import (
-    EXAMPLE_KEY,
     Batch,
     Stage,
     removed_records,
@@ -79,8 +76,6 @@ from .stage import (
 )
 from .staging import staged_rows, staged_schema, staged_values, with_provenance
 from .store import (
-    REJECTED_FILE,
-    REMOVED_FILE,
     SPLITS,
     check_name,
     is_complete,
@@ -180,40 +175,6 @@ class RunResult:
     path: Path
     created: bool
     report: dict[str, Any]
-
-
-def _jsonl(fh, record: dict[str, Any]) -> None:
-    fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-
-
-class RunFiles:
-    """The run's append-only outputs and how every row written to them is counted."""
-
-    def __init__(self, tmp: Path, run: RunCounts) -> None:
-        self.run = run
-        self.rejected = open(tmp / REJECTED_FILE, "w", encoding="utf-8")  # noqa: SIM115
-        self.removed = open(tmp / REMOVED_FILE, "w", encoding="utf-8")  # noqa: SIM115
-
-    def reject(self, rejects: list[Reject]) -> None:
-        for r in rejects:
-            record = r.as_dict()
-            self.run.rejected[r.reason] += 1
-            _jsonl(self.rejected, record)
-            self.run.add_example(self.run.examples_rejected, r.reason, record)
-
-    def remove(self, records: list[dict], counter: Counter | None = None) -> None:
-        """Append removal records and count them (default: as filtered, by reason)."""
-        counter = self.run.filtered if counter is None else counter
-        for record in records:
-            example = record.pop(EXAMPLE_KEY, None)  # the row's text, for the report only
-            counter[record["reason"]] += 1
-            _jsonl(self.removed, record)
-            self.run.add_example(self.run.examples_removed, record["reason"],
-                                 {**record, **example} if example else record)
-
-    def close(self) -> None:
-        self.rejected.close()
-        self.removed.close()
 
 
 def _first_pass(paths: list[Path], recipe: Recipe, tmp: Path, files: RunFiles,
@@ -445,7 +406,8 @@ def run_pipeline(
             release_freed_memory()  # before the plan forks its workers, which inherit it all
             strata = row_strata(keys, recipe.split.stratify_by, get_kind(kind), recipe.fields,
                                 staging)
-            refiltered = _refilter(origin, recipe, decontam, files)
+            refiltered = refilter_parent(origin, first_pass_stages(recipe, refilter=True),
+                                         decontam, files.remove)
             plan = _plan(keys, recipe, load_sets, strata, plan_workers, staging, origin)
             release_freed_memory()
             augmented, stats = _augment(staging, kind, keys, plan, recipe, tmp, run, load_sets,
@@ -457,7 +419,7 @@ def run_pipeline(
             for path in (staging, tmp / SIGNATURES_FILE):
                 path.unlink(missing_ok=True)
             if origin:
-                _place_parent_splits(tmp, origin, refiltered, files, run, kind)
+                place_parent_splits(tmp, origin, refiltered, files.remove, run, kind)
         finally:
             files.close()
         report = build_report(name, version, kind, run, plan, lengths,
@@ -469,7 +431,7 @@ def run_pipeline(
             "name": name, "version": version, "parent": previous,
             "created_at": datetime.now(UTC).isoformat(timespec="seconds"), "kind": kind,
             "inputs": [{**info, "rows": rows_before.get(info["path"], 0)} for info in inputs_info],
-            "recipe": resolved, "recipe_dir": _recipe_dir(recipe, recipe_path, origin),
+            "recipe": resolved, "recipe_dir": recipe_dir(recipe, recipe_path, origin),
             "package_version": __version__,
             "schema_version": SCHEMA_VERSION, "counts": report["counts"],
             "splits": {s: run.output[s] for s in SPLITS},
@@ -498,32 +460,6 @@ def _engine(name: str, ray_address: str | None, paths: list[Path], workers: int 
     return LocalEngine(workers_for(paths, workers))
 
 
-def _refilter(origin: Parent | None, recipe: Recipe, decontam: Decontamination | None,
-              files: RunFiles) -> Refiltered | None:
-    """Under `--recipe-change`, the parent's rows through the new recipe's filters: the
-    survivors become the parent the plan sees (`refilter.py`)."""
-    if origin is None or not origin.changed:
-        return None
-    refiltered = refilter(origin.lineage, first_pass_stages(recipe, refilter=True), decontam,
-                          lambda records: files.remove(records, counter=Counter()))
-    origin.lineage = refiltered.lineage
-    return refiltered
-
-
-def _place_parent_splits(tmp: Path, origin: Parent, refiltered: Refiltered | None,
-                         files: RunFiles, run: RunCounts, kind: str) -> None:
-    """The parent's split files into the child's splits (linked, or written again without
-    the rows re-filtering removed), and the parent's rows into the child's counts."""
-    place = None
-    if refiltered is not None:
-        place = place_without(refiltered, lambda records: files.remove(records, Counter()),
-                              get_kind(kind).label_column)
-    link_parent_splits(tmp, origin.ref.path, place)
-    inherit(run, origin, refiltered)
-    if refiltered is not None:
-        run.recipe_change = refiltered.report(origin.changed)
-
-
 def _plan(keys: Keys, recipe: Recipe, load_sets, strata, workers: int, staging: Path,
           origin: Parent | None) -> Plan:
     """A fresh version's plan, or a child's (the new rows around the parent's)."""
@@ -533,15 +469,6 @@ def _plan(keys: Keys, recipe: Recipe, load_sets, strata, workers: int, staging: 
     if origin is None:
         return make_plan(keys, recipe, load_sets, strata, workers, sources_of)
     return child_plan(origin.lineage, keys, recipe, load_sets, strata, workers, sources_of)
-
-
-def _recipe_dir(recipe: Recipe, recipe_path: str | Path | None, origin: Parent | None
-                ) -> str | None:
-    """The folder relative paths of the recipe were looked up from (a child without a recipe
-    keeps its parent's), so a child made later from another folder finds them."""
-    if recipe_path is not None:
-        return str(recipe.base_dir)
-    return origin.manifest.get("recipe_dir") if origin else None
 
 
 def _exclusions(recipe: Recipe, exclude: list[str | Path] | None, inputs: list[Path]
