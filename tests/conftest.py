@@ -90,6 +90,7 @@ def cli(capsys, monkeypatch):
         from dataprep.cli import main
 
         monkeypatch.setattr(sys, "argv", ["dataprep", *map(str, args)])
+        capsys.readouterr()  # what the test printed before is not the command's
         try:
             main()
             code = 0
@@ -97,5 +98,44 @@ def cli(capsys, monkeypatch):
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
         out, err = capsys.readouterr()
         return Result(code, out, err)
+
+    return call
+
+
+def exit_code(exc: SystemExit) -> int:
+    """The status a process ending with `exc` would have (`sys.exit`'s rules)."""
+    if exc.code is None or isinstance(exc.code, int):
+        return exc.code or 0
+    return 1
+
+
+@pytest.fixture
+def train_main(capfd, monkeypatch):
+    """`train ARGS` through the console script's entry point (`train.cli.main`), in this
+    process, from `cwd`: the exit code and both streams, as a subprocess would return them
+    (captured at the file descriptors, so what a library writes there directly counts too).
+    A fresh interpreter imports torch and transformers again for every call (8-10 s each on a
+    2-core machine); the tests whose point is the process itself keep a real subprocess."""
+    import huggingface_hub.constants
+
+    monkeypatch.delenv("DATAPREP_STORE", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # the hub reads the variable once, on import: an earlier test may have imported it
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+
+    def call(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+        from train.cli import main
+
+        argv = ["train", *map(str, args)]
+        monkeypatch.chdir(cwd)
+        monkeypatch.setattr(sys, "argv", argv)
+        capfd.readouterr()  # what the test printed before is not the command's
+        try:
+            main()
+            code = 0
+        except SystemExit as exc:
+            code = exit_code(exc)
+        out, err = capfd.readouterr()
+        return subprocess.CompletedProcess(argv, code, out, err)
 
     return call

@@ -134,14 +134,16 @@ def test_unmatched_entries_are_reported_with_a_warning(work):
     ('{"id": "R-1002", "reason": ""}\n', "{file}:1: exclude entry's 'reason' '' is not"),
     (None, "{file}: exclude file not found"),
 ])
-def test_bad_exclude_files_are_one_line_errors_and_publish_nothing(work, content, message):
+def test_bad_exclude_files_are_one_line_errors_and_publish_nothing(work, cli, monkeypatch,
+                                                                   content, message):
     issues = work / "issues.jsonl"
     if content is not None:
         issues.write_text(content)
-    proc = run_cli("run", "reviews.csv", "--name", "reviews", "--recipe", "reviews.recipe.yaml",
-                   "--store", "store", "--exclude", "issues.jsonl", cwd=work)
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    lines = proc.stderr.strip().splitlines()
+    monkeypatch.chdir(work)  # in this process; the test above runs the console script
+    proc = cli("run", "reviews.csv", "--name", "reviews", "--recipe", "reviews.recipe.yaml",
+               "--store", "store", "--exclude", "issues.jsonl")
+    assert proc.code == 1 and "Traceback" not in proc.err
+    lines = proc.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: " + message.format(file="issues.jsonl"))
     assert not (work / "store" / "reviews").exists() or \
         not any(p.is_dir() and not p.name.startswith(".")

@@ -452,11 +452,11 @@ def test_cli_prints_the_export_folder_last(trained, tmp_path):
     (["NOWHERE", "--format", "onnx"], "no such run directory"),
     (["STORE", "--format", "merged"], "not a run directory (no run.json"),
 ])
-def test_errors_are_one_line(trained, tmp_path, args, message):
+def test_errors_are_one_line(trained, tmp_path, train_main, args, message):
     places = {"RUN": str(trained.sft), "NOWHERE": str(tmp_path / "nowhere"),
               "STORE": str(trained.store)}
-    done = train_cli("export", *[places.get(a, a) for a in args], "--output",
-                     str(tmp_path / "out"))
+    done = train_main("export", *[places.get(a, a) for a in args], "--output",
+                      str(tmp_path / "out"))
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], done.stderr

@@ -374,8 +374,8 @@ def test_cli_export_prints_what_it_wrote(shop, tmp_path):
     (["nothing@latest", "--format", "openai"], 1, "no dataset named 'nothing'"),
     (["reviews", "--format", "openai", "--json", "-q"], 2, "--json and --quiet exclude"),
 ])
-def test_cli_bad_input_is_one_line(shop, tmp_path, args, code, message):
-    done = run_cli("export", *args, str(tmp_path / "out"), "--store", str(shop["store"]))
-    assert done.returncode == code
-    assert done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
-    assert done.stdout == "" and not (tmp_path / "out").exists()
+def test_cli_bad_input_is_one_line(shop, tmp_path, cli, args, code, message):
+    done = cli("export", *args, str(tmp_path / "out"), "--store", str(shop["store"]))
+    assert done.code == code
+    assert done.err.count("\n") == 1 and message in done.err, done.err
+    assert done.out == "" and not (tmp_path / "out").exists()

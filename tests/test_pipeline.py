@@ -278,22 +278,30 @@ def test_killed_run_leaves_no_partial_version(tmp_path, big_input, phase):
     (["show", "support@0123456789ab", "--store", "{store}"], "no such version"),
     (["report", "nothing@latest", "--store", "{store}"], "no dataset named 'nothing'"),
 ])
-def test_user_errors_are_one_line(tmp_path, fixtures_dir, args, message):
+def test_user_errors_are_one_line(tmp_path, fixtures_dir, cli, monkeypatch, args, message):
+    """Through the console script's entry point in this process, from the repository (a fresh
+    process per case only started Python again; `test_cli_commands` runs the real script)."""
     (tmp_path / "bad.yaml").write_text("kind: chat\nbogus: 1\n")
     (tmp_path / "kind.yaml").write_text("kind: poem\n")
     store = tmp_path / "store"
     run_pipeline([fixtures_dir / "support_chats.jsonl"], "support", store=store)
     args = [a.replace("{bad}", str(tmp_path / "bad.yaml")).replace("{kind}", str(
         tmp_path / "kind.yaml")).replace("{store}", str(store)) for a in args]
-    proc = run_cli(*args, env={"DATAPREP_STORE": str(tmp_path / "other")})
-    assert proc.returncode == 1
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], proc.stderr
-    assert "Traceback" not in proc.stderr
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("DATAPREP_STORE", str(tmp_path / "other"))
+    proc = cli(*args)
+    assert proc.code == 1
+    lines = proc.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], proc.err
+    assert "Traceback" not in proc.err
 
 
-def test_cli_commands(tmp_path):
+def test_cli_commands(tmp_path, cli, monkeypatch):
+    """Each command once as a user's shell runs it (a subprocess); their other forms through
+    the same entry point in this process."""
     env = {"DATAPREP_STORE": str(tmp_path / "store")}
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("DATAPREP_STORE", env["DATAPREP_STORE"])
     proc = run_cli("run", "fixtures/support_chats.jsonl", "fixtures/transcripts.txt",
                    "--name", "support", env=env)
     assert proc.returncode == 0, proc.stderr
@@ -307,13 +315,13 @@ def test_cli_commands(tmp_path):
     rows = [json.loads(line) for line in shown.stdout.splitlines()]
     assert len(rows) == 3 and {"id", "source", "messages", "prompt", "completion"} <= set(rows[0])
 
-    as_json = json.loads(run_cli("report", f"support@{version[:6]}", "--json", env=env).stdout)
+    as_json = json.loads(cli("report", f"support@{version[:6]}", "--json").out)
     assert as_json["version"] == version and as_json["accounting_ok"]
     table = run_cli("report", "support@latest", env=env).stdout
     assert "accounting identity" in table and "holds" in table
 
     page = tmp_path / "r.html"
-    assert run_cli("report", "support@latest", "--html", str(page), env=env).returncode == 0
+    assert cli("report", "support@latest", "--html", str(page)).code == 0
     html = page.read_text()
     assert "<style>" in html and "missing_turn:assistant" in html
     for external in ("<script", "<link", "src=", "url(", "http://", "https://"):
@@ -324,9 +332,9 @@ def test_cli_commands(tmp_path):
     assert "null_field:response" in bad.stdout
     good_file = tmp_path / "ok.jsonl"
     good_file.write_text('{"prompt": "a", "response": "b"}\n')
-    assert run_cli("validate", str(good_file), env=env).returncode == 0
-    assert run_cli("run", env=env).returncode == 2  # usage error
-    helped = " ".join(run_cli("run", "--help", env=env).stdout.split())
+    assert cli("validate", str(good_file)).code == 0
+    assert cli("run").code == 2  # usage error
+    helped = " ".join(cli("run", "--help").out.split())
     assert all(step in helped for step in ("PII", "languages", "deduplicate", "split", "augment"))
 
 

@@ -20,7 +20,7 @@ from dataprep.pipeline import run_pipeline
 from dataprep.textview import normalise_for_dedup
 
 from . import independent
-from .conftest import FIXTURES, ROOT, run_cli
+from .conftest import FIXTURES, ROOT
 
 sys.path.insert(0, str(FIXTURES))
 import synthetic  # noqa: E402  (fixtures/synthetic.py, the corpus generator)
@@ -133,29 +133,29 @@ def test_stratified_by_a_canonical_column_and_by_a_mapped_raw_name(tmp_path):
     assert_follows_ratios(split_counts(result.path, label_of))
 
 
-def test_a_field_no_record_has_is_a_one_line_error_and_nothing_is_published(tmp_path):
+def test_a_field_no_record_has_is_a_one_line_error_and_nothing_is_published(tmp_path, cli):
     chat_corpus(tmp_path / "chats.jsonl", 200)
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text("split:\n  stratify_by: topic\n")
     store = tmp_path / "store"
-    proc = run_cli("run", str(tmp_path / "chats.jsonl"), "--name", "chats", "--recipe",
-                   str(recipe), "--store", str(store))
-    assert proc.returncode == 1, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    proc = cli("run", str(tmp_path / "chats.jsonl"), "--name", "chats", "--recipe",
+               str(recipe), "--store", str(store))
+    assert proc.code == 1, proc.err
+    lines = proc.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.err
     assert "stratify_by" in lines[0] and "'topic'" in lines[0] and "intent" in lines[0]
     assert not list((store / "chats").glob("*/manifest.json")) if (store / "chats").exists() \
         else True
 
 
-def test_a_list_column_cannot_be_a_stratum(tmp_path):
+def test_a_list_column_cannot_be_a_stratum(tmp_path, cli):
     chat_corpus(tmp_path / "chats.jsonl", 100)
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text("split:\n  stratify_by: messages\n")
-    proc = run_cli("run", str(tmp_path / "chats.jsonl"), "--name", "chats", "--recipe",
-                   str(recipe), "--store", str(tmp_path / "store"))
-    assert proc.returncode == 1 and "one value per row" in proc.stderr, proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1
+    proc = cli("run", str(tmp_path / "chats.jsonl"), "--name", "chats", "--recipe",
+               str(recipe), "--store", str(tmp_path / "store"))
+    assert proc.code == 1 and "one value per row" in proc.err, proc.err
+    assert len(proc.err.strip().splitlines()) == 1
 
 
 # --- the plan over worker processes -----------------------------------------------------------

@@ -1,6 +1,8 @@
-"""`train predict` as a user runs it (a subprocess in a scratch directory) on the tiny finished
-runs: one output line per row with its id and source, label probabilities, generation and its
-seed, raw input through the version's recipe with its rejects, and one-line errors."""
+"""`train predict` as a user runs it (from a scratch directory) on the tiny finished runs: one
+output line per row with its id and source, label probabilities, generation and its seed, raw
+input through the version's recipe with its rejects, and one-line errors. Most calls go through
+the console script's entry point in this process (`train_main`); raw input and one error run as
+a real subprocess, the command exactly as a user's shell starts it."""
 
 from __future__ import annotations
 
@@ -19,11 +21,22 @@ from train.inference import prompt_messages, reference_of
 from .conftest import FIXTURES
 
 
-def run_predict(run: Path, *args: str, store: Path, cwd: Path) -> subprocess.CompletedProcess:
+def predict_subprocess(run: Path, *args: str, store: Path, cwd: Path
+                       ) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "DATAPREP_STORE"}
     return subprocess.run([sys.executable, "-m", "train", "predict", str(run), "--store",
                            str(store), *args], cwd=cwd, capture_output=True, text=True,
                           timeout=300, env={**env, "HF_HUB_OFFLINE": "1"})
+
+
+@pytest.fixture
+def run_predict(train_main):
+    """`train predict RUN --store STORE ARGS` from `cwd`, in this process."""
+
+    def call(run: Path, *args: str, store: Path, cwd: Path) -> subprocess.CompletedProcess:
+        return train_main("predict", run, "--store", store, *args, cwd=cwd)
+
+    return call
 
 
 def predicted(done: subprocess.CompletedProcess, cwd: Path) -> tuple[Path, list[dict]]:
@@ -38,7 +51,7 @@ def split_rows(trained, spec: str, split: str = "test") -> list[dict]:
 
 
 @pytest.mark.parametrize("name", ["classifier", "sft_labels"])
-def test_split_labels_with_the_probability_of_every_label(trained, tmp_path, name):
+def test_split_labels_with_the_probability_of_every_label(trained, tmp_path, name, run_predict):
     run = getattr(trained, name)
     done = run_predict(run, "--split", "test", "--batch-size", "4", store=trained.store,
                        cwd=tmp_path)
@@ -57,7 +70,7 @@ def test_split_labels_with_the_probability_of_every_label(trained, tmp_path, nam
         assert line["input"] == row["text"] and line["reference"] == row["label"]
 
 
-def test_sft_generation_and_its_seed(trained, tmp_path):
+def test_sft_generation_and_its_seed(trained, tmp_path, run_predict):
     rows = split_rows(trained, trained.support, "validation")
     sampled = ("--split", "validation", "--max-new-tokens", "6", "--temperature", "1.0")
     outs = []
@@ -76,7 +89,7 @@ def test_sft_generation_and_its_seed(trained, tmp_path):
     assert texts[0] != texts[2]
 
 
-def test_an_sft_run_on_labels_generates_when_asked(trained, tmp_path):
+def test_an_sft_run_on_labels_generates_when_asked(trained, tmp_path, run_predict):
     out_file = tmp_path / "out" / "gen.jsonl"
     done = run_predict(trained.sft_labels, "--generate", "--max-new-tokens", "3", "--limit",
                        "2", "--output", str(out_file), store=trained.store, cwd=tmp_path)
@@ -102,8 +115,8 @@ def test_raw_input_rejects_bad_rows_and_predicts_the_rest(trained, tmp_path):
         {"review_id": "N-4", "review": "Stopped charging after a week.",
          "sentiment": "negative"},
     ])
-    done = run_predict(trained.classifier, "--input", "new_reviews.jsonl", store=trained.store,
-                       cwd=tmp_path)
+    done = predict_subprocess(trained.classifier, "--input", "new_reviews.jsonl",
+                              store=trained.store, cwd=tmp_path)
     path, out = predicted(done, tmp_path)
     assert [(r["id"], r["source"]) for r in out] == [("N-1", "new_reviews.jsonl:1"),
                                                       ("N-4", "new_reviews.jsonl:4")]
@@ -116,7 +129,7 @@ def test_raw_input_rejects_bad_rows_and_predicts_the_rest(trained, tmp_path):
     assert "2 of 4 rows not predicted (invalid_json 1, missing_field:text 1)" in done.stderr
 
 
-def test_raw_chat_input_is_redacted_before_generation(trained, tmp_path):
+def test_raw_chat_input_is_redacted_before_generation(trained, tmp_path, run_predict):
     conversation = [{"role": "user", "content": "Reset link for bob.smith@example.org please"},
                     {"role": "assistant", "content": "Sent."}]
     write_lines(tmp_path / "tickets.jsonl", [{"id": "Q-1", "messages": conversation},
@@ -147,17 +160,28 @@ def error_cases(trained, tmp_path):
     ]
 
 
-def test_mistakes_are_one_line_errors(trained, tmp_path):
+def check_one_line_error(done: subprocess.CompletedProcess, message: str) -> None:
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 1, (done.args, done.stderr)
+    assert len(lines) == 1 and lines[0].startswith("error:"), (done.args, done.stderr)
+    assert message in lines[0] and "Traceback" not in done.stderr
+
+
+def test_mistakes_are_one_line_errors(trained, tmp_path, run_predict):
     for run, args, message in error_cases(trained, tmp_path):
-        done = run_predict(run, *args, store=trained.store, cwd=tmp_path)
-        lines = done.stderr.strip().splitlines()
-        assert done.returncode == 1, (args, done.stderr)
-        assert len(lines) == 1 and lines[0].startswith("error:"), (args, done.stderr)
-        assert message in lines[0] and "Traceback" not in done.stderr
+        check_one_line_error(run_predict(run, *args, store=trained.store, cwd=tmp_path), message)
+
+
+def test_a_mistake_is_one_line_from_the_console_script_too(trained, tmp_path):
+    """In a fresh process nothing but the error reaches stderr (no warning or log line a
+    library prints on import or load, which the in-process cases cannot see)."""
+    run, args, message = error_cases(trained, tmp_path)[-2]  # read through the recipe first
+    check_one_line_error(predict_subprocess(run, *args, store=trained.store, cwd=tmp_path),
+                         message)
 
 
 @pytest.mark.slow
-def test_minilm_classifier_on_the_test_split(trained_real, tmp_path):
+def test_minilm_classifier_on_the_test_split(trained_real, tmp_path, run_predict):
     done = run_predict(trained_real.minilm, store=trained_real.store, cwd=tmp_path)
     _, out = predicted(done, tmp_path)
     rows = open_version(trained_real.reviews, trained_real.store).data["test"].to_list()
@@ -169,7 +193,7 @@ def test_minilm_classifier_on_the_test_split(trained_real, tmp_path):
 
 
 @pytest.mark.slow
-def test_smollm2_generates_answers(trained_real, tmp_path):
+def test_smollm2_generates_answers(trained_real, tmp_path, run_predict):
     done = run_predict(trained_real.smollm2, "--limit", "2", "--max-new-tokens", "16",
                        store=trained_real.store, cwd=tmp_path)
     _, out = predicted(done, tmp_path)

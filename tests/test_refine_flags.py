@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +16,7 @@ from dataprep.pipeline import run_pipeline
 from train.config import resolve_config
 from train.errors import TrainError
 
-from .conftest import FIXTURES, ROOT
+from .conftest import FIXTURES
 from .tiny_models import build_causal_lm, build_tokenizer
 
 
@@ -190,14 +187,10 @@ def test_settings_that_contradict_are_one_line(given, message):
     assert message in str(raised.value) and "\n" not in str(raised.value)
 
 
-def run_train(*args):
-    return subprocess.run([sys.executable, "-m", "train", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-
-
-def test_cli_error_is_one_line_and_exit_1(workspace):
-    done = run_train(workspace["support"], "--model", str(workspace["lm"]), "--store",
-                     str(workspace["store"]), "--freeze-layers", "1", "--train-top-layers", "1")
+def test_cli_error_is_one_line_and_exit_1(workspace, train_main):
+    done = train_main(workspace["support"], "--model", str(workspace["lm"]), "--store",
+                      str(workspace["store"]), "--freeze-layers", "1", "--train-top-layers",
+                      "1")
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "say the same thing two ways" in lines[0], done.stderr

@@ -167,7 +167,9 @@ def test_report_page_draws_every_plot_and_fetches_nothing(trained, tmp_path, kin
     assert (tmp_path / "report.png").stat().st_size > 10_000
 
 
-def test_report_command_terminal_json_html_and_errors(trained, tmp_path):
+def test_report_command_terminal_json_html_and_errors(trained, tmp_path, train_main):
+    """The terminal table and --html as a user's shell runs the command (a subprocess); --json
+    and the errors through the same entry point in this process."""
     run_dir = copy_run(trained.classifier, tmp_path)
     run = open_run(run_dir)
     (run_dir / "analysis.json").write_text(json.dumps(classifier_analysis(run.labels)))
@@ -180,7 +182,7 @@ def test_report_command_terminal_json_html_and_errors(trained, tmp_path):
     assert copy.read_text() == (run_dir / "report.html").read_text()
     assert "confusion matrix, test" in shown.stdout and "macro_f1" in shown.stdout
 
-    as_json = run_train("report", str(run_dir), "--json", "--store", str(trained.store))
+    as_json = train_main("report", run_dir, "--json", "--store", trained.store)
     assert as_json.returncode == 0, as_json.stderr
     printed = json.loads(as_json.stdout)  # nothing but the JSON on stdout
     assert printed == json.loads((run_dir / "report.json").read_text())
@@ -190,11 +192,11 @@ def test_report_command_terminal_json_html_and_errors(trained, tmp_path):
     (tmp_path / "not-a-run").mkdir()
     for path, message in [(tmp_path / "not-a-run", "not a run directory"),
                           (tmp_path / "missing", "no such run directory")]:
-        bad = run_train("report", str(path))
+        bad = train_main("report", path)
         assert bad.returncode == 1 and bad.stdout == ""
         assert bad.stderr.count("\n") == 1 and message in bad.stderr, bad.stderr
     (run_dir / "analysis.json").write_text("{not json")
-    bad = run_train("report", str(run_dir))
+    bad = train_main("report", run_dir)
     assert bad.returncode == 1 and bad.stderr.startswith(f"error: {run_dir / 'analysis.json'}")
     assert bad.stderr.count("\n") == 1
 

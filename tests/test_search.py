@@ -70,7 +70,8 @@ def study_ids(db: Path) -> list[int]:
         return [r[0] for r in con.execute("select study_id from studies")]
 
 
-def test_resumed_after_a_kill_the_same_study_reaches_the_trials_with_two_workers(ws):
+def test_resumed_after_a_kill_the_same_study_reaches_the_trials_with_two_workers(
+        ws, train_main):
     """A search killed during its second trial, run again with --workers 2: the same study,
     the first trial kept, the killed one FAIL, and 3 finished trials with their outputs."""
     out = ws["root"] / "killed"
@@ -122,16 +123,17 @@ def test_resumed_after_a_kill_the_same_study_reaches_the_trials_with_two_workers
     assert cfg.lr == pytest.approx(best["params"]["lr"])
 
     # Started again with the budget reached: no trial runs, and --json / --quiet print the
-    # result alone on stdout (search.json, the directory).
-    for switch in ("--json", "--quiet"):
-        again = train_cli(*tiny_search(ws, out, "--trials", "3", switch))
-        stdout, stderr = again.communicate(timeout=300)
-        assert again.returncode == 0, stderr[-3000:]
-        if switch == "--json":
-            shown = json.loads(stdout)
-            assert shown["output"] == str(out) and shown["best_trial"] == best
-        else:
-            assert stdout == f"{out}\n"
+    # result alone on stdout (search.json, the directory). --json in this process (a fresh
+    # interpreter would only import torch again to start no trial), and last: the search's
+    # lock on its directory is held until its process ends.
+    again = train_cli(*tiny_search(ws, out, "--trials", "3", "--quiet"))
+    stdout, stderr = again.communicate(timeout=300)
+    assert again.returncode == 0, stderr[-3000:]
+    assert stdout == f"{out}\n"
+    shown = train_main(*tiny_search(ws, out, "--trials", "3", "--json"))
+    assert shown.returncode == 0, shown.stderr[-3000:]
+    printed = json.loads(shown.stdout)
+    assert printed["output"] == str(out) and printed["best_trial"] == best
     assert dict(states(db)) == found  # no trial was added by the two starts
 
 
@@ -224,14 +226,14 @@ def test_a_setting_both_fixed_and_searched_is_refused_and_1e_5_reads_as_a_number
     ("lr: {type: float, low: 1e-5, high: 1e-3, log: true}", ["--sampler", "grid"],
      "lr has neither choices nor a step"),
 ])
-def test_bad_space_is_one_line_and_exit_1_before_training(ws, tmp_path, text, extra, message):
+def test_bad_space_is_one_line_and_exit_1_before_training(ws, tmp_path, train_main, text,
+                                                           extra, message):
     space = tmp_path / "space.yaml"
     space.write_text(text + "\n")
-    done = train_cli(*tiny_search(ws, tmp_path / "out", "--space", str(space), *extra))
-    _, stderr = done.communicate(timeout=120)
+    done = train_main(*tiny_search(ws, tmp_path / "out", "--space", str(space), *extra))
     assert done.returncode == 1
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], done.stderr
     assert not (tmp_path / "out").exists()  # nothing started
 
 

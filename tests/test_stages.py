@@ -142,15 +142,31 @@ def test_a_custom_stage_from_a_module_and_its_source_in_the_version_id(tmp_path,
     ("my_filters.py:drop_refunds", "import no_such_module_here\n", "importing 'my_filters.py'"),
 ])
 def test_a_broken_custom_stage_fails_the_run_in_one_line_and_publishes_nothing(
-        tmp_path, function, body, message):
+        tmp_path, cli, monkeypatch, function, body, message):
     recipe = write_recipe(tmp_path, function, body)
     store = tmp_path / "store"
     with pytest.raises(DataprepError, match="custom stage 'no_refunds'") as err:
         run_pipeline([ROOT / "fixtures/support_chats.jsonl"], "support", recipe, store)
     assert message in str(err.value) and "\n" not in str(err.value)
     assert not (store / "support").exists() or not list((store / "support").iterdir())
+    monkeypatch.chdir(ROOT)  # the console script's entry point, in this process
+    proc = cli("run", "fixtures/support_chats.jsonl", "--name", "support", "--recipe",
+               str(recipe), "--store", str(store))
+    assert proc.code == 1 and "Traceback" not in proc.err
+    assert proc.err.strip().startswith("error: custom stage 'no_refunds'")
+    assert len(proc.err.strip().splitlines()) == 1
+    assert not (store / "support" / "latest").exists()
+
+
+def test_a_broken_custom_stage_is_one_line_from_the_console_script(tmp_path):
+    """A fresh process (the cases above run in this one) imports the stage's file itself."""
+    recipe = write_recipe(tmp_path, "my_filters.py:drop_refunds",
+                          "def drop_refunds(table, texts):\n    raise KeyError('x')\n")
+    store = tmp_path / "store"
     proc = run_cli("run", "fixtures/support_chats.jsonl", "--name", "support", "--recipe",
                    str(recipe), "--store", str(store))
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip().startswith("error: custom stage 'no_refunds'")
+    assert proc.stderr.strip().startswith("error: custom stage 'no_refunds' (my_filters.py:"
+                                          "drop_refunds) raised KeyError")
+    assert len(proc.stderr.strip().splitlines()) == 1
     assert not (store / "support" / "latest").exists()

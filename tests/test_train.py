@@ -483,20 +483,29 @@ def run_train(*args, cwd: Path = ROOT):
 @pytest.mark.parametrize("args, message", [
     (["nosuch@latest", "--model", "m"], "no dataset named 'nosuch'"),
     (["support@ffffff", "--model", "m"], "no such version"),
-    (["support@latest", "--model", "no-such-model-anywhere"], "could not be loaded"),
     (["support@latest", "--model", "LM", "--method", "classifier"], "needs a classification"),
     (["support@latest", "--model", "LM", "--config", "CONFIG"], "unknown key 'learning_rate' "
                                                                 "(did you mean 'lr'?)"),
 ])
-def test_errors_are_one_line(workspace, args, message):
+def test_errors_are_one_line(workspace, train_main, args, message):
     config_file = workspace["root"] / "config.yaml"
     config_file.write_text("learning_rate: 1e-4\n")
     args = [{"LM": str(workspace["lm"]), "CONFIG": str(config_file)}.get(a, a) for a in args]
-    done = run_train(*args, "--store", str(workspace["store"]), "--output",
-                     str(workspace["root"] / "err"))
+    done = train_main(*args, "--store", str(workspace["store"]), "--output",
+                      str(workspace["root"] / "err"))
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], done.stderr
+
+
+def test_a_model_that_will_not_load_is_one_line_from_the_console_script(workspace):
+    """A fresh process (the others above run in this one): nothing but the error reaches
+    stderr, whatever the hub and transformers print on import or on a failed load."""
+    done = run_train("support@latest", "--model", "no-such-model-anywhere", "--store",
+                     str(workspace["store"]), "--output", str(workspace["root"] / "err"))
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "could not be loaded" in lines[0], done.stderr
 
 
 def test_missing_smollm2_package_is_named(workspace, monkeypatch):
