@@ -11,7 +11,6 @@ hold the parent's record kind.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from .kinds import get_kind
 from .lineage import Lineage, read_lineage
 from .parent_splits import link_parent_splits
 from .recipe import load_recipe, resolve_recipe
-from .refilter import Refiltered, place_without, refilter
+from .refilter import Refiltered, Remove, place_without, refilter
 from .report import RunCounts
 from .settings import Recipe
 from .sources import kind_and_blocks, source_label
@@ -34,9 +33,6 @@ from .store import SPLITS, VersionRef, read_manifest, read_report, resolve
 #: adds about its own files (excludes, custom stages' code hashes, the evaluation sources'
 #: hashes), and the kind (the parent's manifest names it; a recipe's `kind: null` means
 #: "detect").
-#: Writes removal records and counts them in the given counter (`RunFiles.remove`).
-Remove = Callable[[list[dict], Counter], None]
-
 NOT_COMPARED = ("custom_stage_sources", "exclude_sources", "decontaminate_sources", "exclude",
                 "kind")
 
@@ -174,11 +170,10 @@ def refilter_parent(origin: Parent | None, stages: list[Stage],
                     decontam: Decontamination | None, remove: Remove) -> Refiltered | None:
     """Under `--recipe-change`, the parent's rows through the new recipe's dropping `stages`
     and `decontam`: the survivors become the parent the plan sees (`refilter.py`). `remove`
-    writes removal records (`RunFiles.remove`), counted apart from the new rows'."""
+    is `RunFiles.remove`."""
     if origin is None or not origin.changed:
         return None
-    refiltered = refilter(origin.lineage, stages, decontam,
-                          lambda records: remove(records, Counter()))
+    refiltered = refilter(origin.lineage, stages, decontam, remove)
     origin.lineage = refiltered.lineage
     return refiltered
 
@@ -189,8 +184,7 @@ def place_parent_splits(tmp: Path, origin: Parent, refiltered: Refiltered | None
     the rows re-filtering removed), and the parent's rows into the child's counts."""
     place = None
     if refiltered is not None:
-        place = place_without(refiltered, lambda records: remove(records, Counter()),
-                              get_kind(kind).label_column)
+        place = place_without(refiltered, remove, get_kind(kind).label_column)
     link_parent_splits(tmp, origin.ref.path, place)
     inherit(run, origin, refiltered)
     if refiltered is not None:

@@ -36,6 +36,8 @@ from .store import SPLITS
 SEP = "\x1f"
 #: The reason an augmented row of the parent goes with the row it was made from.
 PARENT_REMOVED = "parent_removed"
+#: Writes removal records and counts them by reason in the given counter (`RunFiles.remove`).
+Remove = Callable[[list[dict], Counter], None]
 
 
 @dataclass
@@ -58,9 +60,10 @@ class Refiltered:
 
 
 def refilter(parent: Lineage, stages: list[Stage], decontam: Decontamination | None,
-             remove: Callable[[list[dict]], None]) -> Refiltered:
+             remove: Remove) -> Refiltered:
     """Run `stages` (and `decontam` on train rows) over the parent's stored rows, a stored
-    batch at a time; `remove` writes and counts the removal records. Returns the survivors."""
+    batch at a time; `remove` writes the removal records and counts them (apart from the new
+    rows'). Returns the survivors."""
     kind, split = get_kind(parent.kind), parent.column("split")
     keep = np.ones(len(parent), bool)
     removed: Counter = Counter()
@@ -76,8 +79,7 @@ def refilter(parent: Lineage, stages: list[Stage], decontam: Decontamination | N
         keep[rows[~survivors]] = False
         for record in records:
             record["inherited"] = True
-            removed[record["reason"]] += 1
-        remove(records)
+        remove(records, removed)
     gone = np.flatnonzero(~keep)
     keys = _row_keys(parent.strings("source").take(pa.array(gone)),
                      parent.strings("id").take(pa.array(gone)))
@@ -107,11 +109,11 @@ def split_file_keys(table: pa.Table) -> pa.Array:
     augmented = pc.is_valid(table.column("parent_id"))
     source = pc.replace_substring_regex(table.column("source"), r"#augment.*$", "")
     row_id = pc.if_else(augmented, table.column("parent_id"), table.column("id"))
-    return pc.binary_join_element_wise(source, row_id, SEP).combine_chunks()
+    return _row_keys(source, row_id).combine_chunks()
 
 
-def place_without(refiltered: Refiltered, remove: Callable[[list[dict]], None],
-                  label_column: str | None) -> Callable[[Path, Path, str], None]:
+def place_without(refiltered: Refiltered, remove: Remove, label_column: str | None
+                  ) -> Callable[[Path, Path, str], None]:
     """A `link_parent_splits` placer: a parent split file that holds no removed row is linked;
     one that does is written again without those rows (their labels and languages counted off,
     an augmented row's removal recorded)."""
@@ -131,8 +133,7 @@ def place_without(refiltered: Refiltered, remove: Callable[[list[dict]], None],
         augmented = dropped.filter(pc.is_valid(dropped.column("parent_id")))
         records = [{**row, "stage": "refilter", "reason": PARENT_REMOVED, "inherited": True}
                    for row in augmented.select(["id", "source", "parent_id"]).to_pylist()]
-        remove(records)
-        refiltered.removed.update(r["reason"] for r in records)
+        remove(records, refiltered.removed)
         with pa.OSFile(str(target), "wb") as sink, \
                 pa.ipc.new_stream(sink, table.schema) as writer:
             writer.write_table(table.filter(pc.invert(gone)))
